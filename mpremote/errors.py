@@ -1,0 +1,86 @@
+"""The one exception tree of mpremote.
+
+::
+
+    MpremoteError                    root; never carries a secret in its message
+    ├── UsageError                   bad option / bad file: exit 2, nothing done
+    │   └── InputFileError           names file, line and field
+    └── HostError                    one host's job failed; becomes that host's result row
+        ├── ConnectError   kind=connect   refused, DNS, reset before the command was sent
+        ├── TlsError       kind=tls       certificate validation / handshake
+        ├── AuthError      kind=auth      401, bad credentials, no Kerberos ticket
+        ├── DeadlineError  kind=timeout   per-host wall-clock deadline or read timeout
+        ├── RemoteError    kind=remote    the host answered with a fault or a failed pipeline
+        ├── ParseError     kind=parse     quser printed something that is not quser output
+        └── DeniedError    kind=denied    the host refused the action (Error [5])
+
+Lower layers' exceptions (requests, pypsrp, spnego) are translated to these in exactly one
+place, :func:`mpremote.remote.errors.translate`.
+"""
+
+from __future__ import annotations
+
+
+class MpremoteError(Exception):
+    """Root of every error mpremote raises on purpose."""
+
+
+class UsageError(MpremoteError):
+    """The command line or an input file is wrong; nothing was done (exit code 2)."""
+
+
+class InputFileError(UsageError):
+    """An input file is invalid. The message names the file, the line and the field."""
+
+    def __init__(self, path: str, line: int | None, field: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = self.path if line is None else f"{self.path}:{line}"
+        what = f" field '{field}':" if field else ""
+        super().__init__(f"{where}:{what} {problem}")
+
+
+class HostError(MpremoteError):
+    """A failure confined to one host. ``kind`` is the JSON ``error.kind``."""
+
+    kind = "error"
+
+    def __init__(self, message: str, *, delivered: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        #: True when an action may have reached the host: never retried.
+        self.delivered = delivered
+
+
+class ConnectError(HostError):
+    kind = "connect"
+
+
+class TlsError(HostError):
+    kind = "tls"
+
+
+class AuthError(HostError):
+    kind = "auth"
+
+
+class DeadlineError(HostError):
+    kind = "timeout"
+
+
+class RemoteError(HostError):
+    kind = "remote"
+
+
+class ParseError(HostError):
+    kind = "parse"
+
+
+class DeniedError(HostError):
+    kind = "denied"
+
+
+#: Error kinds that mean "we never got a usable conversation with the host" (exit bit 8).
+UNREACHABLE_KINDS = frozenset({"connect", "tls", "auth", "timeout"})
