@@ -1,0 +1,58 @@
+"""The seam between the lab's network layer (server/wsman) and its host model.
+
+The server turns each PSRP pipeline into ``CommandSpec`` objects, calls
+``EmulatedHost.run_pipeline`` and writes the ``PipelineResult`` back through psrpcore.
+Both sides import only this module from each other, so either can be replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: Journal sink: the server adds "ts" and "host"; the host model emits
+#: {"event": "logoff"|"disconnect"|"message", "id": ..., "username": ..., "text"?: ...}.
+JournalSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command of a PSRP pipeline as the client sent it.
+
+    ``parameters`` keeps order; ``name`` is None for positional arguments. Values are
+    what psrpcore deserialised (str/int/bool subclasses, lists, dicts, PSObjects).
+    """
+
+    text: str
+    is_script: bool
+    parameters: list[tuple[str | None, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """An ErrorRecord for the pipeline's error stream (a non-terminating error)."""
+
+    message: str
+    exception_type: str = "System.Management.Automation.RuntimeException"
+    category: int = 0  # psrpcore.types.ErrorCategory value (0 NotSpecified)
+    fully_qualified_error_id: str = "NativeCommandError"
+    reason: str | None = None
+    target: Any = None
+
+
+@dataclass
+class PipelineResult:
+    output: list[Any] = field(default_factory=list)
+    errors: list[ErrorSpec] = field(default_factory=list)
+    #: When set, the server reports it through the host's SetShouldExit call
+    #: (what powershell.exe does for ``exit N``) before completing the pipeline.
+    should_exit: int | None = None
+    #: A terminating error: the pipeline ends in the Failed state with this reason.
+    failure: ErrorSpec | None = None
+
+
+class HostModel(Protocol):
+    name: str
+
+    def run_pipeline(self, commands: list[CommandSpec], *, operator: str) -> PipelineResult: ...
