@@ -1,22 +1,224 @@
-"""The ``mpremote`` command: a thin Typer layer over the library (no logic of its own)."""
+"""The ``mpremote`` command: a thin Typer layer over :mod:`mpremote.api` (no logic of its own).
+
+Heavy modules (pypsrp, rich, the lab) are imported inside the commands, so ``mpremote --help``
+costs little more than importing Typer.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from mpremote import cli_options as o
+from mpremote.cli_common import Common, common_options
 
 app = typer.Typer(
     name="mpremote",
-    help="End user sessions on a lab of Windows MultiPoint / Remote Desktop hosts over PowerShell Remoting.",
+    help=(
+        "End user sessions on a lab of Windows MultiPoint / Remote Desktop hosts over PowerShell Remoting.\n\n"
+        "Start with [bold]mpremote demo[/] (an emulated lab, nothing real is touched), then "
+        "[bold]mpremote sessions lab.yaml[/] and [bold]mpremote logoff lab.yaml --all --dry-run[/]."
+    ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from mpremote import __version__
+
+        typer.echo(f"mpremote {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
     """mpremote: list, log off, disconnect and message user sessions on many hosts at once."""
 
 
+def _selection_args(
+    all_: bool,
+    users: list[str] | None,
+    sessions: list[str] | None,
+    state: str | None,
+    idle_over: str | None,
+    excludes: list[str] | None,
+) -> dict[str, Any]:
+    return {
+        "all": all_,
+        "users": users or [],
+        "sessions": sessions or [],
+        "state": state,
+        "idle_over": idle_over,
+        "exclude": excludes or [],
+    }
+
+
+def _run(
+    command: str,
+    targets: Path,
+    limit: list[str] | None,
+    sel: dict[str, Any] | None,
+    common: Common,
+    **kw: Any,
+) -> None:
+    from mpremote.cli_run import run_cli_command
+
+    raise typer.Exit(run_cli_command(command, targets, limit, sel, common, **kw))
+
+
+@app.command()
+@common_options
+def sessions(
+    targets: o.Targets,
+    limit: o.Limit = None,
+    user: o.Users = None,
+    session: o.SessionRefs = None,
+    state: o.State = None,
+    idle_over: o.IdleOver = None,
+    common: Common | None = None,
+) -> None:
+    """List the user sessions on every host (read-only).
+
+    The table shows one line per session and one line per host that could not be read,
+    then one line of totals. Use --format json for scripts.
+    """
+    assert common is not None
+    sel = _selection_args(False, user, session, state, idle_over, None)
+    _run("sessions", targets, limit, sel, common)
+
+
+@app.command()
+@common_options
+def logoff(
+    targets: o.Targets,
+    limit: o.Limit = None,
+    all_: o.AllSessions = False,
+    user: o.Users = None,
+    session: o.SessionRefs = None,
+    state: o.State = None,
+    idle_over: o.IdleOver = None,
+    exclude: o.Excludes = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    warn: Annotated[
+        str | None, typer.Option("--warn", help="Message the sessions first with this text.")
+    ] = None,
+    grace: Annotated[
+        str | None,
+        typer.Option("--grace", help="With --warn: how long to wait before logging off (e.g. 5m)."),
+    ] = None,
+    common: Common | None = None,
+) -> None:
+    """Log off user sessions: --all, or chosen --user / --session / --state / --idle-over.
+
+    Asks for confirmation on a terminal (and refuses when stdin is not one) unless --yes.
+    Each session is re-checked on the host right before it is logged off; one whose id now
+    belongs to someone else is left alone and reported as 'vanished'.
+    """
+    assert common is not None
+    sel = _selection_args(all_, user, session, state, idle_over, exclude)
+    _run("logoff", targets, limit, sel, common, dry_run=dry_run, yes=yes, warn=warn, grace=grace)
+
+
+@app.command()
+@common_options
+def disconnect(
+    targets: o.Targets,
+    limit: o.Limit = None,
+    all_: o.AllSessions = False,
+    user: o.Users = None,
+    session: o.SessionRefs = None,
+    state: o.State = None,
+    idle_over: o.IdleOver = None,
+    exclude: o.Excludes = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    common: Common | None = None,
+) -> None:
+    """Disconnect sessions (users keep their work and can reconnect later)."""
+    assert common is not None
+    sel = _selection_args(all_, user, session, state, idle_over, exclude)
+    _run("disconnect", targets, limit, sel, common, dry_run=dry_run, yes=yes)
+
+
+@app.command()
+@common_options
+def message(
+    targets: o.Targets,
+    text: Annotated[
+        str, typer.Option("--text", help="The message (at most 255 characters).", show_default=False)
+    ],
+    limit: o.Limit = None,
+    all_: o.AllSessions = False,
+    user: o.Users = None,
+    session: o.SessionRefs = None,
+    state: o.State = None,
+    idle_over: o.IdleOver = None,
+    exclude: o.Excludes = None,
+    seconds: Annotated[int, typer.Option("--seconds", min=1, max=86400, help="How long msg shows it.")] = 60,
+    dry_run: o.DryRun = False,
+    common: Common | None = None,
+) -> None:
+    """Send a pop-up message (msg) to sessions. Without selectors: every user session."""
+    assert common is not None
+    sel = _selection_args(all_, user, session, state, idle_over, exclude)
+    if not any((all_, user, session, state, idle_over)):
+        sel["all"] = True
+    _run("message", targets, limit, sel, common, dry_run=dry_run, yes=True, text=text, seconds=seconds)
+
+
+@app.command()
+@common_options
+def check(targets: o.Targets, limit: o.Limit = None, common: Common | None = None) -> None:
+    """Check every host: reachable, TLS valid, credentials accepted, quser readable, MultiPoint present."""
+    assert common is not None
+    _run("check", targets, limit, None, common)
+
+
+@app.command("targets")
+def targets_cmd(
+    targets: o.Targets,
+    limit: o.Limit = None,
+    format: o.Format = "table",
+) -> None:
+    """Validate a target list and show the hosts it resolves to (nothing is contacted)."""
+    from mpremote.cli_run import show_targets
+
+    raise typer.Exit(show_targets(targets, limit, format))
+
+
+@app.command()
+def demo(
+    hosts: Annotated[int, typer.Option("--hosts", min=1, max=500, help="Emulated hosts.")] = 4,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave the lab's files in ./mpremote-demo.")] = False,
+) -> None:
+    """Start an emulated lab on loopback, list its sessions, log everyone off, show the report.
+
+    Nothing real is contacted. It is the quickest way to see what mpremote does.
+    """
+    from mpremote.demo import run_demo
+
+    raise typer.Exit(run_demo(hosts=hosts, keep=keep))
+
+
+def _mount_subapps() -> None:
+    from mpremote.lab.cli import app as lab_app
+    from mpremote.policy.cli import app as policy_app
+
+    app.add_typer(lab_app, name="lab", help="The emulated MultiPoint lab (for demos, tests and benchmarks).")
+    app.add_typer(policy_app, name="policy", help="Scheduled end-of-day log-off policies.")
+
+
 def run() -> None:
+    _mount_subapps()
     app()

@@ -28,7 +28,7 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
-class HostStatus(str, enum.Enum):
+class HostStatus(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     UNREACHABLE = "unreachable"
@@ -36,7 +36,7 @@ class HostStatus(str, enum.Enum):
     INTERRUPTED = "interrupted"
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     DONE = "done"
     WOULD_DO = "would_do"
     SKIPPED = "skipped"

@@ -1,0 +1,224 @@
+"""The library entry points: every CLI command is one call here a Python user can make too.
+
+from mpremote.api import RunOptions, run_command
+from mpremote.selection import Selector
+from mpremote.targets import load_targets
+
+hosts = load_targets("lab.yaml").limit("lab1")
+outcome = run_command(hosts, "logoff", Selector(state="disconnected"), options=RunOptions(dry_run=True))
+for r in outcome.results: ...
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from mpremote.errors import UsageError
+from mpremote.hostjob import ACTIONS, BACKENDS, MSG_MAX_CHARS, JobSpec, run_host_job
+from mpremote.hosts import Host
+from mpremote.remote.connection import ConnectionSettings, resolve_endpoint
+from mpremote.results import ExitCode, HostResult, HostStatus, Outcome, exit_code, totals
+from mpremote.session import Session
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("sessions", "check", *ACTIONS)
+CredentialSource = Callable[[Host], tuple[str | None, str | None]]
+
+
+@dataclass
+class RunOptions:
+    concurrency: int | None = None  # None: adaptive (see fanout.default_concurrency)
+    per_host_timeout: float = 60.0  # wall-clock deadline for one host's whole job
+    settings: ConnectionSettings = field(default_factory=ConnectionSettings)
+    backend: str = "auto"
+    dry_run: bool = False
+    serial: bool = False
+    #: (host) -> (username, password); default: the host's username and MPREMOTE_PASSWORD/password_env.
+    credentials: CredentialSource | None = None
+    audit_log: str | None = None
+    on_event: Callable[[object], None] | None = None
+    cancel: threading.Event | None = None
+    operator: str | None = None
+    argv: Sequence[str] = ()
+    #: Only these (host, id, username) may be acted on: what the operator saw and confirmed.
+    confirmed: frozenset[tuple[str, int, str]] | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    command: str
+    results: list[HostResult]
+    interrupted: bool
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return exit_code(self.results, interrupted=self.interrupted)
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return [r.host for r in self.results if r.status is not HostStatus.OK]
+
+
+def check_message(text: str) -> str:
+    """msg.exe takes at most 255 characters: refuse longer text rather than cut it silently."""
+    if not text.strip():
+        raise UsageError("--text: the message is empty")
+    if len(text) > MSG_MAX_CHARS:
+        raise UsageError(
+            f"--text: the message has {len(text)} characters; msg accepts at most {MSG_MAX_CHARS}"
+        )
+    return text
+
+
+def preflight(hosts: Sequence[Host], command: str, selector: object, options: RunOptions) -> None:
+    """Everything that can be refused before contacting any host (exit 2, nothing done)."""
+    if command not in COMMANDS:
+        raise UsageError(f"unknown command {command!r}")
+    if options.backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}")
+    if not hosts:
+        raise UsageError("no hosts to work on (check the target file and --limit)")
+    if command in ACTIONS and (selector is None or getattr(selector, "is_empty", lambda: True)()):
+        raise UsageError(f"{command}: say which sessions: --all, --user, --session, --state or --idle-over")
+    for host in hosts:
+        resolve_endpoint(host, options.settings)  # raises on Basic over HTTP etc.
+
+
+def default_credentials(host: Host) -> tuple[str | None, str | None]:
+    from mpremote.credentials import default_resolver
+
+    return default_resolver().for_host_pair(host)
+
+
+def run_command(
+    hosts: Sequence[Host],
+    command: str,
+    selector: object = None,
+    *,
+    text: str | None = None,
+    message_seconds: int = 60,
+    options: RunOptions | None = None,
+) -> RunOutcome:
+    """Run one command over many hosts; exactly one HostResult per host, in host order."""
+    from mpremote.audit import AuditLog, new_run_id
+    from mpremote.fanout import run_hosts
+
+    options = options or RunOptions()
+    if command == "message":
+        text = check_message(text or "")
+    preflight(hosts, command, selector, options)
+    run_id = new_run_id()
+    operator = options.operator or _local_operator()
+    audit = AuditLog(options.audit_log) if options.audit_log else None
+    if audit:
+        audit.record_run_start(run_id, operator, command, list(options.argv), len(hosts))
+    spec = JobSpec(
+        command=command,
+        selector=selector,
+        text=text,
+        message_seconds=message_seconds,
+        dry_run=options.dry_run,
+        backend=options.backend,
+        settings=options.settings,
+        confirmed=options.confirmed,
+    )
+    credentials = options.credentials or default_credentials
+
+    def before_act(host: Host, sessions: list[Session]) -> None:
+        if audit:
+            for s in sessions:
+                audit.record_action(run_id, host.name, s.id, s.username, command, "sending", "")
+
+    def job(host: Host, deadline: object) -> HostResult:
+        remaining = getattr(deadline, "remaining", None)
+        return run_host_job(
+            host, spec, credential=credentials, deadline_remaining=remaining, before_act=before_act
+        )
+
+    def on_event(event: object) -> None:
+        result = getattr(event, "result", None)
+        if audit and result is not None:
+            audit.record_host(run_id, result)
+            for a in result.actions or ():
+                if a.outcome is not Outcome.SKIPPED or command in ACTIONS:
+                    audit.record_action(
+                        run_id, result.host, a.id, a.username, a.action, a.outcome.value, a.detail
+                    )
+        if options.on_event:
+            options.on_event(event)
+
+    fan = run_hosts(
+        list(hosts),
+        job,
+        concurrency=options.concurrency,
+        per_host_timeout=options.per_host_timeout,
+        on_event=on_event,
+        serial=options.serial,
+        cancel=options.cancel,
+    )
+    outcome = RunOutcome(run_id, command, fan.results, fan.interrupted)
+    if audit:
+        audit.record_run_end(run_id, int(outcome.exit_code), totals(outcome.results))
+    return outcome
+
+
+def logoff_with_warning(
+    hosts: Sequence[Host],
+    selector: object,
+    *,
+    warn_text: str,
+    grace_seconds: float,
+    options: RunOptions | None = None,
+    on_wait: Callable[[float], None] | None = None,
+) -> RunOutcome:
+    """Warn the selected sessions, wait, then log off those still there and still selected.
+
+    The log-off phase queries again, so a user who logged off (or whose id was reused)
+    during the grace period is left alone. Each host ends with one row combining both phases.
+    """
+    options = options or RunOptions()
+    warn = run_command(
+        hosts, "message", selector, text=warn_text, message_seconds=int(grace_seconds), options=options
+    )
+    if warn.interrupted:
+        return warn
+    end = time.monotonic() + grace_seconds
+    cancel = options.cancel
+    while (left := end - time.monotonic()) > 0:
+        if on_wait:
+            on_wait(left)
+        if cancel is not None and cancel.wait(min(1.0, left)):
+            return RunOutcome(warn.run_id, "logoff", _mark_interrupted(warn.results), True)
+        if cancel is None:
+            time.sleep(min(1.0, left))
+    final = run_command(hosts, "logoff", selector, options=options)
+    merged = []
+    for w, f in zip(warn.results, final.results, strict=True):
+        f.actions = (w.actions or []) + (f.actions or [])
+        if f.status is HostStatus.OK and w.status is not HostStatus.OK and w.error is not None:
+            f.facts = {**f.facts, "warning_error": w.error.to_dict()}
+        merged.append(f)
+    return RunOutcome(final.run_id, "logoff", merged, final.interrupted)
+
+
+def _mark_interrupted(results: list[HostResult]) -> list[HostResult]:
+    from mpremote.results import ErrorInfo
+
+    for r in results:
+        r.status = HostStatus.INTERRUPTED
+        r.error = ErrorInfo("interrupted", "interrupted during the grace period; nobody was logged off")
+    return results
+
+
+def _local_operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): still audit something
+        return "unknown"

@@ -1,0 +1,288 @@
+"""What a CLI command does between parsing options and exiting: load, confirm, run, render.
+
+Every problem the user can fix (bad file, bad option, declined confirmation) ends here
+with a one-line message on stderr and exit code 2, before any host is contacted.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from mpremote.cli_common import Common, err_console, read_password_stdin, stderr_is_tty, stdin_is_tty
+from mpremote.errors import MpremoteError, UsageError
+from mpremote.results import ExitCode
+
+ACTION_VERBS = {"logoff": "log off", "disconnect": "disconnect", "message": "message"}
+
+
+def _load_hosts(targets: Path, limit: list[str] | None) -> list[Any]:
+    from mpremote.targets import load_targets
+
+    inventory = load_targets(targets)
+    return inventory.limit_all(limit or [])
+
+
+def _selector(sel: dict[str, Any] | None) -> Any:
+    if sel is None:
+        return None
+    from mpremote.selection import Selector, parse_duration, parse_session_ref
+
+    state = sel.get("state")
+    if state is not None and state.lower() not in ("active", "disconnected"):
+        raise UsageError(f"--state must be active or disconnected, not {state!r}")
+    try:
+        idle: timedelta | None = parse_duration(sel["idle_over"]) if sel.get("idle_over") else None
+    except ValueError as exc:
+        raise UsageError(f"--idle-over: {exc}") from None
+    try:
+        refs = tuple(parse_session_ref(r) for r in sel.get("sessions", []))
+    except ValueError as exc:
+        raise UsageError(f"--session: {exc}") from None
+    return Selector(
+        all=bool(sel.get("all")),
+        users=tuple(sel.get("users", [])),
+        sessions=refs,
+        state=state.lower() if state else None,
+        idle_over=idle,
+        exclude_users=tuple(sel.get("exclude", [])),
+    )
+
+
+def _settings(common: Common) -> Any:
+    from mpremote.remote.connection import ConnectionSettings
+
+    if common.transport and common.transport not in ("https", "http"):
+        raise UsageError("--transport must be https or http")
+    if common.auth and common.auth not in ("negotiate", "ntlm", "kerberos", "basic", "credssp"):
+        raise UsageError("--auth must be negotiate, ntlm, kerberos, basic or credssp")
+    if common.ca_cert and not common.ca_cert.is_file():
+        raise UsageError(f"--ca-cert: no such file: {common.ca_cert}")
+    if common.ca_cert and common.no_verify_tls:
+        raise UsageError("--ca-cert and --no-verify-tls contradict each other")
+    read_timeout = min(30.0, common.timeout + 1)
+    return ConnectionSettings(
+        connect_timeout=min(10.0, common.timeout),
+        read_timeout=read_timeout,
+        operation_timeout=max(1, int(read_timeout) - 2),
+        transport=common.transport,
+        port=common.port,
+        auth=common.auth,
+        ca_cert=str(common.ca_cert) if common.ca_cert else None,
+        verify_tls=False if common.no_verify_tls else None,
+        allow_insecure_basic=common.allow_insecure_basic,
+    )
+
+
+def _credentials(common: Common) -> Any:
+    from mpremote.credentials import CredentialResolver
+
+    password = read_password_stdin() if common.password_stdin else None
+    resolver = CredentialResolver(
+        username_override=common.username,
+        password_override=password,
+        interactive=stdin_is_tty() and not common.password_stdin,
+    )
+    return resolver
+
+
+@contextmanager
+def _sigterm_as_cancel(cancel: threading.Event) -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C: unfinished hosts get 'interrupted' rows, exit 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _confirm(command: str, hosts: list[Any], preview: Any, selector: Any) -> bool:
+    """Show what will happen and ask. Only called on a TTY."""
+    from mpremote.results import Outcome
+    from mpremote.selection import describe
+
+    planned = [
+        (r.host, a) for r in preview.results for a in (r.actions or []) if a.outcome is Outcome.WOULD_DO
+    ]
+    unreachable = [r.host for r in preview.results if r.status.value != "ok"]
+    con = err_console()
+    con.print(
+        f"About to [bold]{ACTION_VERBS[command]}[/] {len(planned)} session(s) on "
+        f"{len({h for h, _ in planned})} of {len(hosts)} host(s): {describe(selector)}."
+    )
+    for host, a in planned[:20]:
+        con.print(f"  {host}  id {a.id}  {a.username}", highlight=False, markup=False)
+    if len(planned) > 20:
+        con.print(f"  ... and {len(planned) - 20} more")
+    if unreachable:
+        con.print(f"  ({len(unreachable)} host(s) could not be read now: {', '.join(unreachable[:5])})")
+    if not planned:
+        con.print("Nothing to do.")
+        return False
+    con.print("Proceed? [y/N] ", end="")
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def run_cli_command(
+    command: str,
+    targets: Path,
+    limit: list[str] | None,
+    sel: dict[str, Any] | None,
+    common: Common,
+    *,
+    dry_run: bool = False,
+    yes: bool = False,
+    warn: str | None = None,
+    grace: str | None = None,
+    text: str | None = None,
+    seconds: int = 60,
+) -> int:
+    from mpremote import api, report
+    from mpremote.credentials import install_redaction
+
+    con = err_console()
+    try:
+        if common.format not in ("table", "json", "jsonl", "csv"):
+            raise UsageError("--format must be table, json, jsonl or csv")
+        if (warn is None) != (grace is None):
+            raise UsageError("--warn and --grace go together")
+        hosts = _load_hosts(targets, limit)
+        selector = _selector(sel)
+        settings = _settings(common)
+        grace_s = None
+        if grace is not None:
+            from mpremote.selection import parse_duration
+
+            try:
+                grace_s = parse_duration(grace).total_seconds()
+            except ValueError as exc:
+                raise UsageError(f"--grace: {exc}") from None
+            api.check_message(warn or "")
+        if text is not None:
+            api.check_message(text)
+        resolver = _credentials(common)
+        install_redaction(resolver)
+        cancel = threading.Event()
+        options = api.RunOptions(
+            concurrency=common.concurrency,
+            per_host_timeout=common.timeout,
+            settings=settings,
+            backend=common.backend,
+            dry_run=dry_run,
+            serial=common.serial,
+            credentials=resolver.for_host_pair,
+            audit_log=str(common.audit_log) if common.audit_log else None,
+            cancel=cancel,
+            argv=[resolver.redact(a) for a in sys.argv[1:]],
+        )
+        api.preflight(hosts, command, selector, options)
+        needs_confirm = command in ("logoff", "disconnect") and not yes and not dry_run
+        if needs_confirm and not stdin_is_tty():
+            raise UsageError(
+                f"{command} needs confirmation and standard input is not a terminal: "
+                "add --yes to run it unattended (or --dry-run to preview)"
+            )
+    except MpremoteError as exc:
+        con.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return ExitCode.USAGE
+
+    reporter = report.Reporter(
+        common.format,
+        output=common.output,
+        quiet=common.quiet,
+        command=command,
+        progress=not common.no_progress and stderr_is_tty() and not common.quiet,
+    )
+    with _sigterm_as_cancel(cancel):
+        try:
+            if needs_confirm:
+                preview_opts = api.RunOptions(
+                    **{**options.__dict__, "dry_run": True, "audit_log": None, "on_event": None}
+                )
+                with reporter.progress(len(hosts), "checking") as progress:
+                    preview_opts.on_event = progress.update
+                    preview = api.run_command(hosts, command, selector, options=preview_opts)
+                if preview.interrupted:
+                    reporter.finish(preview)
+                    return ExitCode.INTERRUPTED
+                if not _confirm(command, hosts, preview, selector):
+                    con.print("Nothing was done.")
+                    return ExitCode.USAGE
+                # Act only on what the operator just saw and confirmed.
+                options.confirmed = _confirmed_set(preview)
+            with reporter.progress(len(hosts), ACTION_VERBS.get(command, command)) as progress:
+                options.on_event = reporter.chain(progress.update)
+                if warn is not None and grace_s is not None:
+                    outcome = api.logoff_with_warning(
+                        hosts,
+                        selector,
+                        warn_text=warn,
+                        grace_seconds=grace_s,
+                        options=options,
+                        on_wait=progress.countdown,
+                    )
+                else:
+                    outcome = api.run_command(
+                        hosts, command, selector, text=text, message_seconds=seconds, options=options
+                    )
+        except KeyboardInterrupt:
+            con.print("interrupted")
+            return ExitCode.INTERRUPTED
+        except MpremoteError as exc:
+            con.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            return ExitCode.USAGE
+    reporter.finish(outcome)
+    if common.retry_file:
+        from mpremote.fanout import write_retry_file
+
+        write_retry_file(common.retry_file, outcome.results)
+    return int(outcome.exit_code)
+
+
+def _confirmed_set(preview: Any) -> frozenset[tuple[str, int, str]]:
+    from mpremote.results import Outcome
+
+    return frozenset(
+        (r.host, a.id, a.username)
+        for r in preview.results
+        for a in (r.actions or [])
+        if a.outcome is Outcome.WOULD_DO
+    )
+
+
+def show_targets(targets: Path, limit: list[str] | None, fmt: str) -> int:
+    import json
+
+    con = err_console()
+    try:
+        hosts = _load_hosts(targets, limit)
+    except MpremoteError as exc:
+        con.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return ExitCode.USAGE
+    if fmt == "json":
+        print(json.dumps([h.to_dict() for h in hosts], indent=2))
+    elif fmt == "jsonl":
+        for h in hosts:
+            print(json.dumps(h.to_dict()))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{len(hosts)} hosts from {targets}")
+        for col in ("host", "address", "port", "transport", "auth", "groups"):
+            table.add_column(col)
+        for h in hosts:
+            table.add_row(h.name, h.address, str(h.port), h.transport, h.auth, ",".join(h.groups))
+        Console().print(table)
+    return ExitCode.OK

@@ -1,0 +1,257 @@
+"""One host's whole job: connect, query, select, act, verify — and always one result row.
+
+This module holds the per-host logic shared by every command (sessions, logoff,
+disconnect, message, check). It uses :mod:`mpremote.remote` for the wire, :mod:`mpremote.quser`
+to read what the host printed and :mod:`mpremote.selection` to decide; it never raises
+for a host problem, it returns a :class:`HostResult`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mpremote.errors import HostError, RemoteError
+from mpremote.hosts import Host
+from mpremote.remote.connection import Connection, ConnectionSettings, properties
+from mpremote.remote.scripts import ACT, QUERY
+from mpremote.results import ErrorInfo, HostResult, HostStatus, Outcome, SessionAction, status_for_error
+from mpremote.session import Session
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("logoff", "disconnect", "message")
+BACKENDS = ("auto", "quser", "wms")
+#: msg.exe refuses longer messages.
+MSG_MAX_CHARS = 255
+
+
+@dataclass(frozen=True)
+class HostQuery:
+    """What the read-only query script found on a host."""
+
+    sessions: list[Session]
+    computer_name: str | None
+    operator_user: str | None
+    operator_domain: str | None
+    wms_available: bool
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to do on every host of a run (the same for all hosts)."""
+
+    command: str  # sessions | check | logoff | disconnect | message
+    selector: Any = None  # mpremote.selection.Selector for action commands
+    text: str | None = None
+    message_seconds: int = 60
+    dry_run: bool = False
+    backend: str = "auto"
+    settings: ConnectionSettings = field(default_factory=ConnectionSettings)
+    #: When set, only these (host, id, username) may be acted on (the confirmed plan).
+    confirmed: frozenset[tuple[str, int, str]] | None = None
+
+
+def _as_int(value: Any, default: int | None = None) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def interpret_query(host: Host, obj: Any) -> HostQuery:
+    """Turn the query script's object into sessions; raise ParseError/RemoteError on nonsense."""
+    from mpremote.quser import is_no_sessions, parse_quser
+
+    props = properties(obj)
+    stdout = str(props.get("QuserStdout") or "")
+    stderr = str(props.get("QuserStderr") or "")
+    code = _as_int(props.get("QuserExitCode"), 0) or 0
+    if code != 0 and not stdout.strip():
+        if is_no_sessions(stderr, code):
+            sessions: list[Session] = []
+        else:
+            raise RemoteError(f"quser failed (exit {code}): {stderr.strip()[:200] or 'no output'}")
+    else:
+        sessions = parse_quser(stdout)
+    wms_available = bool(props.get("WmsAvailable"))
+    wms = props.get("WmsSessions") or []
+    if wms_available and wms:
+        domains = {}
+        for item in wms:
+            p = properties(item)
+            sid = _as_int(p.get("SessionId"))
+            if sid is not None and p.get("DomainName"):
+                domains[sid] = str(p["DomainName"])
+        sessions = [replace(s, domain=domains.get(s.id, s.domain)) for s in sessions]
+    return HostQuery(
+        sessions=sessions,
+        computer_name=str(props["ComputerName"]) if props.get("ComputerName") else None,
+        operator_user=str(props["OperatorUser"]) if props.get("OperatorUser") else None,
+        operator_domain=str(props["OperatorDomain"]) if props.get("OperatorDomain") else None,
+        wms_available=wms_available,
+    )
+
+
+def _actions_from_output(action: str, output: list[Any], sent: list[Session]) -> list[SessionAction]:
+    by_id = {s.id: s for s in sent}
+    actions: list[SessionAction] = []
+    seen: set[int] = set()
+    for obj in output:
+        p = properties(obj)
+        sid = _as_int(p.get("Id"))
+        if sid is None or sid not in by_id:
+            continue
+        seen.add(sid)
+        outcome_text = str(p.get("Outcome") or "failed")
+        outcome = {"done": Outcome.DONE, "vanished": Outcome.VANISHED}.get(outcome_text, Outcome.FAILED)
+        denied = bool(p.get("Denied"))
+        detail = str(p.get("Detail") or "")
+        actions.append(
+            SessionAction(
+                sid,
+                by_id[sid].username,
+                action,
+                outcome,
+                detail,
+                error_kind="denied" if denied else ("remote" if outcome is Outcome.FAILED else None),
+            )
+        )
+    for s in sent:
+        if s.id not in seen:
+            actions.append(
+                SessionAction(
+                    s.id, s.username, action, Outcome.FAILED, "the host reported nothing for this session"
+                )
+            )
+    return actions
+
+
+def _status_from_actions(actions: list[SessionAction]) -> tuple[HostStatus, ErrorInfo | None]:
+    failed = [a for a in actions if a.outcome is Outcome.FAILED]
+    if not failed:
+        return HostStatus.OK, None
+    kind = "denied" if all(a.error_kind == "denied" for a in failed) else "remote"
+    first = failed[0]
+    msg = f"{len(failed)} of {len(actions)} {first.action} actions failed: {first.detail or 'no detail'}"
+    return HostStatus.FAILED, ErrorInfo(kind, msg[:300])
+
+
+def choose_backend(requested: str, query: HostQuery) -> str:
+    if requested == "auto":
+        return "wms" if query.wms_available else "quser"
+    return requested
+
+
+def run_host_job(
+    host: Host,
+    spec: JobSpec,
+    *,
+    credential: Callable[[Host], tuple[str | None, str | None]],
+    deadline_remaining: Callable[[], float] | None = None,
+    before_act: Callable[[Host, list[Session]], None] | None = None,
+) -> HostResult:
+    """Do ``spec`` on one host and describe what happened. Never raises for host problems.
+
+    ``before_act`` is called with the sessions about to be acted on, just before the action
+    script is sent (the audit log records intent before anything can be delivered).
+    """
+    start = time.monotonic()
+    result = HostResult(host=host.name, address=host.address, status=HostStatus.OK)
+    in_flight: list[Session] = []  # sessions named in an action script that was sent
+    try:
+        username, password = credential(host)
+        remaining = deadline_remaining() if deadline_remaining else None
+        with Connection(
+            host, username=username, password=password, settings=spec.settings, deadline_remaining=remaining
+        ) as conn:
+            query_out = conn.run_script(QUERY, {"IncludeWms": spec.backend != "quser"})
+            if not query_out.output:
+                raise RemoteError("the query script returned nothing: " + "; ".join(query_out.errors)[:200])
+            query = interpret_query(host, query_out.output[0])
+            result.sessions = query.sessions
+            backend = choose_backend(spec.backend, query)
+            result.facts = {
+                "computer_name": query.computer_name,
+                "operator": query.operator_user,
+                "multipoint": query.wms_available,
+                "backend": backend,
+                "transport": conn.endpoint.transport,
+                "auth": conn.endpoint.auth,
+            }
+            if spec.command not in ACTIONS:
+                result.elapsed_s = time.monotonic() - start
+                return result
+            from mpremote.selection import select
+
+            decisions = select(
+                host.name,
+                query.sessions,
+                spec.selector,
+                operator_user=query.operator_user or username,
+                operator_domain=query.operator_domain,
+            )
+            chosen = [d.session for d in decisions if d.selected]
+            skipped = [
+                SessionAction(d.session.id, d.session.username, spec.command, Outcome.SKIPPED, d.reason)
+                for d in decisions
+                if not d.selected and d.reason != "not matched"
+            ]
+            if spec.confirmed is not None:
+                unconfirmed = [s for s in chosen if (host.name, s.id, s.username) not in spec.confirmed]
+                chosen = [s for s in chosen if (host.name, s.id, s.username) in spec.confirmed]
+                skipped += [
+                    SessionAction(
+                        s.id, s.username, spec.command, Outcome.SKIPPED, "appeared after you confirmed"
+                    )
+                    for s in unconfirmed
+                ]
+            if spec.dry_run or not chosen:
+                would = [
+                    SessionAction(s.id, s.username, spec.command, Outcome.WOULD_DO, "dry run") for s in chosen
+                ]
+                result.actions = would + skipped
+                result.elapsed_s = time.monotonic() - start
+                return result
+            if deadline_remaining is not None and deadline_remaining() <= 0.5:
+                raise HostError("per-host deadline reached before acting; nothing was sent")
+            if before_act is not None:
+                before_act(host, chosen)
+            targets = [{"Id": s.id, "UserName": s.username, "LogonText": s.logon_text} for s in chosen]
+            params: dict[str, Any] = {"Action": spec.command, "Backend": backend, "Targets": targets}
+            if spec.command == "message":
+                params["Text"] = spec.text or ""
+                params["MessageSeconds"] = int(spec.message_seconds)
+            in_flight = chosen
+            act_out = conn.run_script(ACT, params, acting=True)
+            result.actions = _actions_from_output(spec.command, act_out.output, chosen) + skipped
+            result.status, result.error = _status_from_actions(result.actions)
+    except HostError as exc:
+        _fail(result, exc, in_flight, spec.command)
+    except Exception as exc:  # a bug or an unexpected lower-layer error: still one row
+        log.debug("%s: unexpected %s", host.name, type(exc).__name__, exc_info=True)
+        _fail(result, exc, in_flight, spec.command)
+    result.elapsed_s = time.monotonic() - start
+    return result
+
+
+def _fail(result: HostResult, exc: BaseException, in_flight: list[Session], action: str) -> None:
+    """Record a host failure. After an action was sent its outcome is unknown: say so, never retry."""
+    info = ErrorInfo.from_exception(exc)
+    if not in_flight:
+        result.status = status_for_error(exc)
+        result.error = info
+        return
+    result.status = HostStatus.FAILED
+    result.error = ErrorInfo(
+        info.kind, f"{info.message} (after the action was sent: it may have happened; not retried)"
+    )
+    result.actions = [
+        SessionAction(
+            s.id, s.username, action, Outcome.FAILED, "outcome unknown: connection lost after sending"
+        )
+        for s in in_flight
+    ]

@@ -1,0 +1,217 @@
+"""One PSRP conversation with one host: open a runspace pool, run scripts, close it.
+
+pypsrp is synchronous and not thread-safe, so a :class:`Connection` belongs to one thread
+and one host. The pool is always closed (``with``), or wsmprovhost processes pile up on
+the host. Only the connect phase (opening the pool) is ever retried: once a script that
+acts has been sent, a timeout is not proof that nothing happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mpremote.errors import ConnectError, HostError, UsageError
+from mpremote.hosts import Host
+from mpremote.remote.errors import translate
+from mpremote.remote.scripts import script_text
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Timeouts and transport policy, shared by every host of a run."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    #: WSMan OperationTimeout; kept below the read timeout as pypsrp requires.
+    operation_timeout: int = 20
+    #: Extra attempts for the connect phase only (refused/reset before anything was sent).
+    connect_retries: int = 1
+    retry_backoff: float = 0.5
+    #: Overrides from the command line (None = use the host's own setting).
+    transport: str | None = None
+    port: int | None = None
+    auth: str | None = None
+    ca_cert: str | None = None
+    verify_tls: bool | None = None
+    allow_insecure_basic: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to connect, after command-line overrides are applied to a Host."""
+
+    address: str
+    port: int
+    transport: str
+    auth: str
+    cert_validation: bool | str  # False, True (system store) or a CA bundle path
+    encryption: str
+
+    @property
+    def is_loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.address).is_loopback
+        except ValueError:
+            return self.address == "localhost"
+
+
+def resolve_endpoint(host: Host, settings: ConnectionSettings) -> Endpoint:
+    """Apply overrides and the transport-security rules; raise UsageError on unsafe combos."""
+    transport = settings.transport or host.transport
+    auth = settings.auth or host.auth
+    port = settings.port or host.port
+    verify = host.verify_tls if settings.verify_tls is None else settings.verify_tls
+    ca_cert = settings.ca_cert or host.ca_cert
+    cert_validation: bool | str = (ca_cert or True) if verify else False
+    encryption = "auto"
+    if transport == "http" and auth == "basic":
+        if not (settings.allow_insecure_basic or host.allow_insecure_basic):
+            raise UsageError(
+                f"host {host.name}: Basic authentication over plain HTTP sends the password in clear; "
+                "use --transport https or --auth ntlm/negotiate (or force it with --allow-insecure-basic)"
+            )
+        encryption = "never"
+    return Endpoint(host.address, port, transport, auth, cert_validation, encryption)
+
+
+@dataclass
+class ScriptResult:
+    """What one pipeline produced; PowerShell's streams are kept, not flattened."""
+
+    output: list[Any]
+    errors: list[str] = field(default_factory=list)
+    had_errors: bool = False
+
+
+def properties(obj: Any) -> dict[str, Any]:
+    """The properties of a PSCustomObject as pypsrp deserialised it (adapted + extended)."""
+    if isinstance(obj, dict):
+        return dict(obj)
+    props: dict[str, Any] = {}
+    props.update(getattr(obj, "adapted_properties", {}) or {})
+    props.update(getattr(obj, "extended_properties", {}) or {})
+    return props
+
+
+class Connection:
+    """A context manager holding one WSMan transport and one runspace pool for one host."""
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        username: str | None,
+        password: str | None,
+        settings: ConnectionSettings,
+        deadline_remaining: float | None = None,
+    ) -> None:
+        self.host = host
+        self.endpoint = resolve_endpoint(host, settings)
+        self.settings = settings
+        self._username = username
+        self._password = password
+        self._deadline_remaining = deadline_remaining
+        self._wsman: Any = None
+        self._pool: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _timeouts(self) -> tuple[float, float, int]:
+        connect_t, read_t = self.settings.connect_timeout, self.settings.read_timeout
+        if self._deadline_remaining is not None:
+            connect_t = max(0.5, min(connect_t, self._deadline_remaining))
+            read_t = max(1.0, min(read_t, self._deadline_remaining + 1))
+        op_t = max(1, min(self.settings.operation_timeout, int(read_t) - 1))
+        return connect_t, read_t, op_t
+
+    def _open_once(self) -> None:
+        from pypsrp.powershell import RunspacePool
+        from pypsrp.wsman import WSMan
+
+        connect_t, read_t, op_t = self._timeouts()
+        ep = self.endpoint
+        self._wsman = WSMan(
+            ep.address,
+            port=ep.port,
+            username=self._username,
+            password=self._password,
+            ssl=ep.transport == "https",
+            auth=ep.auth,
+            cert_validation=ep.cert_validation,
+            connection_timeout=connect_t,
+            read_timeout=read_t,
+            operation_timeout=op_t,
+            encryption=ep.encryption,
+            no_proxy=ep.is_loopback,
+            reconnection_retries=0,
+        )
+        self._pool = RunspacePool(self._wsman)
+        self._pool.open()
+
+    def open(self) -> Connection:
+        attempts = 1 + max(0, self.settings.connect_retries)
+        for attempt in range(attempts):
+            try:
+                self._open_once()
+                return self
+            except Exception as exc:  # translated below; never leaks a secret
+                err = translate(exc)
+                self._close_quietly()
+                retriable = isinstance(err, ConnectError) and attempt + 1 < attempts
+                if not retriable:
+                    raise err from None
+                log.debug("%s: connect attempt %d failed (%s); retrying", self.host.name, attempt + 1, err)
+                time.sleep(self.settings.retry_backoff * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def __enter__(self) -> Connection:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the runspace pool (one Delete) and the HTTP session; never raises."""
+        self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        pool, self._pool = self._pool, None
+        wsman, self._wsman = self._wsman, None
+        if pool is not None:
+            try:
+                pool.close()
+            except Exception as exc:  # the host may be gone; the run goes on
+                log.debug("%s: closing the runspace pool failed: %s", self.host.name, type(exc).__name__)
+        if wsman is not None:
+            with contextlib.suppress(Exception):  # closing a requests session
+                wsman.close()
+
+    # -- running ---------------------------------------------------------------------------
+    def run_script(self, name: str, parameters: dict[str, Any], *, acting: bool = False) -> ScriptResult:
+        """Run one of the package's scripts with named parameters (never spliced into text).
+
+        ``acting`` marks scripts that change the host: any failure after sending is reported
+        as possibly delivered, and nothing retries it.
+        """
+        from pypsrp.powershell import PowerShell
+
+        if self._pool is None:
+            raise ConnectError("not connected")
+        ps = PowerShell(self._pool)
+        ps.add_script(script_text(name))
+        for key, value in parameters.items():
+            ps.add_parameter(key, value)
+        try:
+            output = ps.invoke()
+        except HostError:
+            raise
+        except Exception as exc:
+            raise translate(exc, delivered=acting) from None
+        errors = [str(e) for e in ps.streams.error]
+        return ScriptResult(output=list(output), errors=errors, had_errors=bool(ps.had_errors))

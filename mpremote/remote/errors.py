@@ -1,0 +1,107 @@
+"""Translate lower-layer exceptions (requests, urllib3, pypsrp, spnego) to mpremote's kinds.
+
+This is the one place that knows the lower layers' exception types (httpx's
+``map_httpcore_exceptions`` pattern). Messages are short, name no secret, and say what
+the administrator can do about it.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+from mpremote.errors import (
+    AuthError,
+    ConnectError,
+    DeadlineError,
+    HostError,
+    RemoteError,
+    TlsError,
+)
+
+#: WSMan fault code for "the operation timed out" (ERROR_WSMAN_OPERATION_TIMEDOUT).
+WSMAN_OPERATION_TIMEOUT = 0x80338029
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = set()
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None or id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        exc = nxt
+    return exc
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("certificate verify failed:", "SSLError(", "hostname mismatch"):
+        if marker in text:
+            tail = text.split(marker, 1)[1]
+            return tail.split(")")[0].strip(" '\"(") or "certificate verification failed"
+    return "TLS handshake failed"
+
+
+def translate(exc: BaseException, *, delivered: bool = False) -> HostError:
+    """Map any exception raised while talking to a host to a :class:`HostError`.
+
+    ``delivered`` says an action may already have reached the host; it is carried on the
+    result so nothing ever retries it.
+    """
+    if isinstance(exc, HostError):
+        if delivered and not exc.delivered:
+            exc.delivered = True
+        return exc
+
+    import requests
+    from pypsrp.exceptions import (
+        AuthenticationError,
+        WinRMError,
+        WinRMTransportError,
+        WSManFaultError,
+    )
+
+    if isinstance(exc, requests.exceptions.SSLError) or isinstance(_root_cause(exc), ssl.SSLError):
+        return TlsError(f"TLS: {_ssl_reason(exc)}", delivered=delivered)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ConnectError("connection timed out", delivered=delivered)
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return DeadlineError("no answer from the host within the read timeout", delivered=delivered)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        root = _root_cause(exc)
+        if isinstance(root, ConnectionRefusedError):
+            return ConnectError("connection refused (is WinRM listening on that port?)", delivered=delivered)
+        if isinstance(root, socket.gaierror):
+            return ConnectError(f"name resolution failed: {root.strerror}", delivered=delivered)
+        if isinstance(root, TimeoutError | socket.timeout):
+            return DeadlineError("no answer from the host within the read timeout", delivered=delivered)
+        return ConnectError(f"connection failed: {type(root).__name__}", delivered=delivered)
+    if isinstance(exc, AuthenticationError):
+        return AuthError("authentication failed (wrong user name or password, or auth method)")
+    if isinstance(exc, WSManFaultError):
+        reason = (exc.reason or "").strip() or f"code {exc.code}"
+        if exc.code == WSMAN_OPERATION_TIMEOUT:
+            return DeadlineError(f"WSMan operation timed out: {reason}", delivered=delivered)
+        if exc.code in (5, 0x80070005):
+            return AuthError(f"access denied by WinRM: {reason}")
+        return RemoteError(f"WSMan fault: {reason}", delivered=delivered)
+    if isinstance(exc, WinRMTransportError):
+        code = getattr(exc, "code", "?")
+        return RemoteError(f"HTTP {code} from WinRM", delivered=delivered)
+    if isinstance(exc, WinRMError):
+        return RemoteError(f"PSRP error: {exc}", delivered=delivered)
+    try:
+        import spnego.exceptions
+
+        if isinstance(exc, spnego.exceptions.SpnegoError):
+            return AuthError(f"authentication failed: {exc.message or type(exc).__name__}")
+    except ImportError:  # pragma: no cover - pyspnego is a dependency of pypsrp
+        pass
+    if isinstance(exc, ssl.SSLError):
+        return TlsError(f"TLS: {_ssl_reason(exc)}", delivered=delivered)
+    if isinstance(exc, TimeoutError):
+        return DeadlineError("timed out", delivered=delivered)
+    if isinstance(exc, ConnectionError | OSError):
+        return ConnectError(f"connection failed: {type(exc).__name__}", delivered=delivered)
+    return RemoteError(f"unexpected {type(exc).__name__}: {exc}", delivered=delivered)
