@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Scale benchmark: mpremote against the emulated lab, run by hand (never in the test suite).
+
+For each configuration it starts ``mpremote lab serve`` in its own process (N hosts, L ms
+added to every HTTP response, NTLM over HTTP with message encryption or over HTTPS), then
+runs ``mpremote sessions`` and ``mpremote logoff --all --yes`` as separate processes and
+prints, from this one run (these machines are noisy, so ratios beat absolute numbers):
+
+  wall time, wall time as a ratio of one host's, HTTP requests per host (from the lab's
+  journal), client CPU ms per host, peak client RSS, errors (hosts not ok)
+
+plus ``mpremote --help`` start-up time as a ratio of ``python -c "import typer"``.
+
+    python benchmarks/bench.py --quick            # about a minute
+    python benchmarks/bench.py                    # 10/100/500 hosts x 0/20/100 ms x http/https
+    python benchmarks/bench.py --hosts 500 --latency 20 --transport https --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+LAB_PASSWORD = "Lab-Pa55word!"
+
+
+@dataclass
+class Measurement:
+    command: str
+    hosts: int
+    latency_ms: int
+    transport: str
+    wall_s: float
+    ratio_to_one_host: float | None
+    requests_per_host: float
+    max_requests_host: int
+    cpu_ms_per_host: float
+    peak_rss_mb: float
+    errors: int
+    exit_code: int
+
+
+class LabProcess:
+    """``mpremote lab serve`` in a child process; ready when it prints ``ready``."""
+
+    def __init__(self, workdir: Path, hosts: int, latency_ms: int, transport: str, sessions: int) -> None:
+        self.targets = workdir / "targets.yaml"
+        self.journal = workdir / "journal.jsonl"
+        cmd = [
+            sys.executable, "-m", "mpremote", "lab", "serve",
+            "--hosts", str(hosts), "--sessions-per-host", str(sessions), "--seed", "7",
+            "--auth", "ntlm", "--tls" if transport == "https" else "--no-tls",
+            "--latency-ms", str(latency_ms), "--port-base", "0",
+            "--write-targets", str(self.targets), "--journal", str(self.journal),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"lab exited early: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            if line.strip() == "ready":
+                return
+        raise RuntimeError("lab did not become ready within 120 s")
+
+    def journal_offset(self) -> int:
+        return self.journal.stat().st_size if self.journal.exists() else 0
+
+    def http_requests_since(self, offset: int) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        with self.journal.open("rb") as fh:
+            fh.seek(offset)
+            for raw in fh:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue
+                if event.get("event") == "http":
+                    counts[event.get("host", "?")] += 1
+        return counts
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_client(args: list[str]) -> tuple[float, float, float, int, str]:
+    """Run ``mpremote ARGS``; return wall s, CPU s, peak RSS MB, exit code, stdout.
+
+    Output goes to temporary files so the child can be reaped with ``os.wait4``, which
+    gives that one child's CPU time and peak RSS (not the lab's).
+    """
+    env = {**os.environ, "MPREMOTE_PASSWORD": LAB_PASSWORD}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mpremote", *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode, text
+
+
+def measure(hosts: int, latency: int, transport: str, sessions: int) -> list[Measurement]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mpremote-bench-") as tmp:
+        lab = LabProcess(Path(tmp), hosts, latency, transport, sessions)
+        try:
+            for command, extra in (("sessions", []), ("logoff", ["--all", "--yes"])):
+                offset = lab.journal_offset()
+                wall, cpu, rss, code, out = run_client(
+                    [command, str(lab.targets), "--format", "json", "--no-progress", "--timeout", "120", *extra]
+                )
+                time.sleep(0.2)  # let the lab flush its journal
+                counts = lab.http_requests_since(offset)
+                try:
+                    rows = json.loads(out)
+                    errors = sum(1 for r in rows if r.get("status") != "ok")
+                except ValueError:
+                    errors = hosts
+                results.append(
+                    Measurement(
+                        command=command, hosts=hosts, latency_ms=latency, transport=transport,
+                        wall_s=round(wall, 3), ratio_to_one_host=None,
+                        requests_per_host=round(sum(counts.values()) / hosts, 2),
+                        max_requests_host=max(counts.values(), default=0),
+                        cpu_ms_per_host=round(cpu * 1000 / hosts, 1), peak_rss_mb=round(rss, 1),
+                        errors=errors, exit_code=code,
+                    )  # fmt: skip
+                )
+        finally:
+            lab.stop()
+    return results
+
+
+def startup_ratio(repeats: int = 7) -> dict[str, float]:
+    def median_time(cmd: list[str]) -> float:
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            times.append(time.perf_counter() - t)
+        return sorted(times)[len(times) // 2]
+
+    typer_s = median_time([sys.executable, "-c", "import typer"])
+    help_s = median_time([sys.executable, "-m", "mpremote", "--help"])
+    return {"import_typer_s": round(typer_s, 3), "mpremote_help_s": round(help_s, 3),
+            "ratio": round(help_s / typer_s, 2)}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 and 100 hosts, 0 and 20 ms, https only")
+    parser.add_argument("--hosts", type=int, action="append", help="host counts (repeatable)")
+    parser.add_argument("--latency", type=int, action="append", help="ms per response (repeatable)")
+    parser.add_argument("--transport", action="append", choices=["http", "https"])
+    parser.add_argument("--sessions-per-host", type=int, default=6)
+    parser.add_argument("--json", type=Path, help="also write the measurements as JSON here")
+    args = parser.parse_args()
+    if args.quick:
+        host_counts, latencies, transports = [10, 100], [0, 20], ["https"]
+    else:
+        host_counts = args.hosts or [10, 100, 500]
+        latencies = args.latency or [0, 20, 100]
+        transports = args.transport or ["http", "https"]
+
+    rows: list[Measurement] = []
+    for transport in transports:
+        for latency in latencies:
+            baseline = {m.command: m.wall_s for m in measure(1, latency, transport, args.sessions_per_host)}
+            for n in host_counts:
+                for m in measure(n, latency, transport, args.sessions_per_host):
+                    m.ratio_to_one_host = round(m.wall_s / baseline[m.command], 2) if baseline[m.command] else None
+                    rows.append(m)
+                    print(_row(m), flush=True)
+    startup = startup_ratio()
+    print(f"\nstart-up: mpremote --help {startup['mpremote_help_s']}s = {startup['ratio']} x import typer "
+          f"({startup['import_typer_s']}s)")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "startup": startup}, indent=2))
+    return 0 if all(r.errors == 0 for r in rows) else 1
+
+
+def _row(m: Measurement) -> str:
+    return (
+        f"{m.command:9} {m.transport:5} N={m.hosts:<4} L={m.latency_ms:<4}ms wall={m.wall_s:7.2f}s "
+        f"x1host={m.ratio_to_one_host!s:6} req/host={m.requests_per_host:5} (max {m.max_requests_host}) "
+        f"cpu/host={m.cpu_ms_per_host:6}ms rss={m.peak_rss_mb:6}MB errors={m.errors} exit={m.exit_code}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
