@@ -136,13 +136,19 @@ def measure(hosts: int, latency: int, transport: str, sessions: int) -> list[Mea
                     errors = hosts
                 results.append(
                     Measurement(
-                        command=command, hosts=hosts, latency_ms=latency, transport=transport,
-                        wall_s=round(wall, 3), ratio_to_one_host=None,
+                        command=command,
+                        hosts=hosts,
+                        latency_ms=latency,
+                        transport=transport,
+                        wall_s=round(wall, 3),
+                        ratio_to_one_host=None,
                         requests_per_host=round(sum(counts.values()) / hosts, 2),
                         max_requests_host=max(counts.values(), default=0),
-                        cpu_ms_per_host=round(cpu * 1000 / hosts, 1), peak_rss_mb=round(rss, 1),
-                        errors=errors, exit_code=code,
-                    )  # fmt: skip
+                        cpu_ms_per_host=round(cpu * 1000 / hosts, 1),
+                        peak_rss_mb=round(rss, 1),
+                        errors=errors,
+                        exit_code=code,
+                    )
                 )
         finally:
             lab.stop()
