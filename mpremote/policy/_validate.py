@@ -1,4 +1,4 @@
-"""Validation of a loaded policy document (``LineDict`` from :mod:`._yaml`) into a :class:`Policy`.
+"""Validation of a loaded policy document (``LineDict`` from :mod:`mpremote.yamlload`) into a :class:`Policy`.
 
 Kept apart from :mod:`.model` so the records stay readable; every check here raises
 :class:`InputFileError` naming ``file:line: field``.
@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mpremote.errors import InputFileError
-from mpremote.policy._yaml import LineDict, LineList
 from mpremote.policy.model import (
     ACTIONS,
     DAY_NAMES,
@@ -33,6 +32,7 @@ from mpremote.policy.model import (
     parse_duration,
     render_text,
 )
+from mpremote.yamlload import LineDict, LineList
 
 _TOP_KEYS = (
     "name",
@@ -55,8 +55,8 @@ _EXEMPT_KEYS = ("users", "hosts", "groups")
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-def _suggest(key: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+def _suggest(key: object, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return f"unknown key '{key}'; {hint}allowed: {', '.join(allowed)}"
 
@@ -94,7 +94,7 @@ class _Validator:
 
 
 def parse_policy(doc: Any, path: Path) -> Policy:
-    """Validate an already-loaded document (``LineDict`` from :mod:`._yaml`)."""
+    """Validate an already-loaded document (``LineDict`` from :mod:`mpremote.yamlload`)."""
     v = _Validator(path)
     if doc is None:
         raise v.fail(None, None, "the policy file is empty")

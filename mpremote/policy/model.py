@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mpremote.policy._yaml import load_yaml
+from mpremote.yamlload import load_yaml
 
 ACTIONS = ("message", "disconnect", "logoff")
 SESSION_STATES = ("active", "disconnected")
