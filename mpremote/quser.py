@@ -1,0 +1,388 @@
+"""quser / qwinsta text -> :class:`~mpremote.session.Session` objects, in any language.
+
+Why column-based: quser pads fixed-width columns, and splitting on runs of spaces breaks on
+disconnected sessions (blank SESSIONNAME), user names with spaces, ids >= 100 and long names.
+Why we never key on header text: headers are localised and often arrive mangled (OEM code
+page). The header is simply the first non-blank line; it is checked by *shape* only.
+
+The layout (0-based columns)::
+
+     USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME
+    >administrator         rdp-tcp#0           2  Active          .  7/26/2018 7:29 PM
+
+Column 0 is ``>`` or a space; USERNAME starts at 1 (20 wide); SESSIONNAME at 23; ID is
+right-aligned ending at 43 (longer ids reach left); STATE at 46; IDLE right-aligned ending
+at 62; LOGON from 65 (66 seen on French hosts). A user name longer than 20 characters pushes
+everything after it right.
+
+How a row is read: the right part (ID, STATE, IDLE, LOGON) is anchored by the ID, which must
+end at column 43 or further right, be followed by a known state word and a well-formed idle
+time. The left part is then split by position: the user name starts at column 1, a session
+name (one token, no spaces) starts exactly where the layout puts it given the name's length.
+Every row must admit exactly one reading consistent with the layout; anything else raises
+:class:`QuserParseError` naming the line. We prefer refusing a host to logging off a wrong row.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mpremote.errors import ParseError
+from mpremote.session import Session
+
+__all__ = [
+    "QuserParseError",
+    "is_no_sessions",
+    "parse_idle",
+    "parse_quser",
+    "parse_qwinsta",
+    "parse_state",
+]
+
+# Layout of quser rows (0-based columns).
+USER_COL = 1
+USER_WIDTH = 20
+SESSION_COL = 23
+ID_END_COL = 43
+#: Left-aligned header titles start here (USERNAME, SESSIONNAME, STATE, LOGON TIME).
+HEADER_TITLE_COLS = (1, 23, 46, 65)
+#: How far a header title may sit from its column (mangled or differently localised headers).
+HEADER_SLACK = 3
+#: Idle times above this are garbage from the host ("24692+13:29"): reported as unknown.
+MAX_IDLE = timedelta(days=366)
+
+#: Localised (and abbreviated) state words -> normalised English (mpremote.session.KNOWN_STATES).
+#: Keys are casefolded, without a trailing dot. en/es/de/fr; only words seen in real output
+#: or in Windows' own message tables as far as we know them; an unknown word is an error.
+STATE_WORDS: dict[str, str] = {
+    # English (qwinsta/quser abbreviations and full words)
+    "active": "active", "disc": "disconnected", "disconnected": "disconnected",
+    "conn": "connected", "connected": "connected", "connq": "connecting",
+    "shadow": "shadowing", "listen": "listening", "idle": "idle", "down": "down",
+    "reset": "reset", "init": "init",
+    # Spanish
+    "activo": "active", "desc": "disconnected", "desconectado": "disconnected",
+    "conec": "connected", "conectado": "connected", "escuchar": "listening",
+    "inactivo": "idle",
+    # German
+    "aktiv": "active", "getr": "disconnected", "getrennt": "disconnected",
+    "verb": "connected", "verbunden": "connected", "abhören": "listening",
+    "leerlauf": "idle",
+    # French
+    "actif": "active", "déco": "disconnected", "déconnecté": "disconnected",
+    "connecté": "connected", "écouter": "listening", "écoute": "listening",
+    "inactif": "idle",
+}  # fmt: skip
+
+#: "No idle time" words: less than a minute.
+IDLE_NONE_WORDS = frozenset({".", "none", "ninguno", "ninguna", "kein", "keine", "aucun", "aucune"})
+
+_IDLE_RE = re.compile(r"(?:(?P<d>[0-9]+)\+)?(?:(?P<h>[0-9]+):)?(?P<m>[0-9]+)")
+_ID_RE = re.compile(r"(?<= )[0-9]+(?= )")
+_TAIL_RE = re.compile(r"([0-9]+)( +)([^ ]+)( +)([^ ]+)( +)([^ ](?:.*[^ ])?)")
+_QWINSTA_TAIL_RE = re.compile(r"([0-9]+)( +)([^ ]+)(?: +.*)?")
+
+
+class QuserParseError(ParseError, ValueError):
+    """quser printed something that is not quser output (or not a form we can read safely).
+
+    ``line_no`` is 1-based within the text given to the parser (None for helper errors).
+    Also a ValueError, so the public helpers behave like ordinary parsing functions.
+    """
+
+    def __init__(self, message: str, *, line_no: int | None = None, line: str | None = None) -> None:
+        self.line_no = line_no
+        self.line = line
+        full = message
+        if line_no is not None:
+            shown = line if line is None or len(line) <= 120 else line[:117] + "..."
+            full = f"quser output line {line_no}: {message}" + (f": {shown!r}" if shown is not None else "")
+        super().__init__(full)
+
+
+def _fold(word: str) -> str:
+    return unicodedata.normalize("NFC", word).casefold().rstrip(".")
+
+
+def _mangled_equal(seen: str, known: str) -> bool:
+    """Equal except where ``seen`` has a non-ASCII or '?' char and ``known`` a non-ASCII one.
+
+    Why: OEM code page mangling replaces one accented letter by one other character
+    (``Déco`` -> ``D‚co``, ``Abhören`` -> ``Abh÷ren``) but keeps ASCII letters intact.
+    """
+    if len(seen) != len(known):
+        return False
+    for a, b in zip(seen, known, strict=True):
+        if a == b:
+            continue
+        if not (ord(b) > 127 and (ord(a) > 127 or a in "?\ufffd")):
+            return False
+    return True
+
+
+def parse_state(word: str) -> str:
+    """A localised quser/qwinsta state word -> normalised lower-case English state.
+
+    Raises :class:`QuserParseError` on a word we do not know: guessing a state could select
+    the wrong sessions (``--state disconnected``).
+    """
+    key = _fold(word.strip())
+    if key in STATE_WORDS:
+        return STATE_WORDS[key]
+    if any(ord(c) > 127 or c == "?" for c in key):
+        hits = {v for k, v in STATE_WORDS.items() if _mangled_equal(key, k)}
+        if len(hits) == 1:
+            return hits.pop()
+    raise QuserParseError(f"unknown session state word {word!r}")
+
+
+def parse_idle(text: str) -> timedelta | None:
+    """quser IDLE TIME -> timedelta; None when the host printed an absurd value (unknown).
+
+    ``.``/none words -> 0 (under a minute); ``5`` minutes; ``1:02`` h:mm; ``2+03:04``
+    d+hh:mm. Anything else raises :class:`QuserParseError` (it is not an idle time).
+    """
+    word = text.strip()
+    if _fold(word) in IDLE_NONE_WORDS or word == ".":
+        return timedelta(0)
+    m = _IDLE_RE.fullmatch(word)
+    if not m:
+        raise QuserParseError(f"idle time {text!r} is not '.', a none word, M, H:MM or D+HH:MM")
+    days = int(m["d"] or 0)
+    hours = int(m["h"] or 0)
+    minutes = int(m["m"])
+    if m["h"] is not None and (len(m["m"]) != 2 or minutes > 59):
+        raise QuserParseError(f"idle time {text!r} has minutes that are not 00-59")
+    if m["d"] is not None and m["h"] is None:
+        raise QuserParseError(f"idle time {text!r} has days but no hours")
+    if days > MAX_IDLE.days:  # avoid building huge timedeltas from garbage
+        return None
+    idle = timedelta(days=days, hours=hours, minutes=minutes)
+    return None if idle > MAX_IDLE else idle
+
+
+_NO_USER_PATTERNS = (
+    re.compile(r"\bno user exists for\b"),  # en: "No User exists for *"
+    re.compile(r"\bno (?:existe|hay)\b.*\busuario"),  # es: "No existe ningún usuario para *"
+    re.compile(r"\bning\S*n usuario\b"),
+    re.compile(r"\bkein\w* benutzer\b"),  # de: "Kein Benutzer vorhanden für *"
+    re.compile(r"\bbenutzer\b.*\bnicht\b"),
+    re.compile(r"\baucun\w* utilisateur\b"),  # fr: "Aucun utilisateur pour *"
+    re.compile(r"\butilisateur\b.*\bn'existe\b"),
+)
+
+
+def is_no_sessions(stderr: str, exit_code: int) -> bool:
+    """True when quser failed only because no user session exists ("No User exists for *").
+
+    Why a separate helper: quser reports "nobody logged on" as an error (non-zero exit,
+    message on stderr, nothing on stdout), which must become an empty list, not a failure.
+    The wording varies by language and build, so we match key words, not the sentence.
+    """
+    if exit_code == 0:
+        return False
+    text = " ".join(stderr.split()).casefold()
+    if not text or len(text) > 200:
+        return False
+    return any(p.search(text) for p in _NO_USER_PATTERNS)
+
+
+@dataclass(frozen=True)
+class _Row:
+    user: str
+    session_name: str | None
+    id: int
+    state: str
+    idle: timedelta | None
+    logon: str
+    current: bool
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """Numbered, right-stripped lines; CRLF/CR tolerated, blank lines dropped."""
+    if not isinstance(text, str):
+        raise TypeError(f"quser text must be str, not {type(text).__name__}")
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    out = []
+    for no, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip(" \t")
+        if not line.strip():
+            continue
+        if "\t" in line:
+            raise QuserParseError("tab character inside a row; quser aligns with spaces", line_no=no, line=line)
+        if any(unicodedata.category(c) == "Cc" for c in line):
+            raise QuserParseError("control character in the text", line_no=no, line=line)
+        out.append((no, line))
+    return out
+
+
+def _check_header(no: int, line: str) -> None:
+    """The first non-blank line must be shaped like a quser header, in whatever language."""
+
+    def fail(why: str) -> QuserParseError:
+        return QuserParseError(f"not a quser header ({why})", line_no=no, line=line)
+
+    if line[0] != " " or len(line) < 2 or line[1] == " ":
+        raise fail("a header starts with one space, then a title at column 1")
+    if any(c.isdigit() for c in line):
+        raise fail("a header has no digits")
+    if len(line) < HEADER_TITLE_COLS[-1] - HEADER_SLACK + 1:
+        raise fail("too short for the quser columns")
+    for col in HEADER_TITLE_COLS[1:]:
+        lo, hi = col - HEADER_SLACK, col + HEADER_SLACK
+        gap = 1 if col == HEADER_TITLE_COLS[-1] else 2  # French joins the last titles with one space
+        if not any(p < len(line) and line[p] != " " and line[p - gap : p] == " " * gap for p in range(lo, hi + 1)):
+            raise fail(f"no column title near column {col}")
+
+
+def _split_left(line: str, id_start: int, id_text: str, shift: int) -> list[tuple[str, str | None]]:
+    """All readings (user, session name) of ``line[1:id_start]`` consistent with the layout.
+
+    ``shift`` is how far right of column 43 the ID ends. A user name longer than 20 pushes
+    the row by its excess; a long id or a session name touching the id may push it further.
+    """
+    readings: list[tuple[str, str | None]] = []
+    end = len(line[:id_start].rstrip(" "))
+    if end <= USER_COL or line[USER_COL] == " ":
+        return readings
+    id_push = max(0, len(id_text) - 2)
+    # (a) blank session name: everything is the user name.
+    user = line[USER_COL:end]
+    excess = max(0, len(user) - USER_WIDTH)
+    if excess <= shift <= excess + id_push:
+        readings.append((user, None))
+    # (b) the last token is the session name, at exactly the column the layout gives it.
+    start = line.rfind(" ", 0, end) + 1
+    if start > USER_COL + 1 and line[start - 2 : start] == "  ":
+        user = line[USER_COL:start].rstrip(" ")
+        excess = max(0, len(user) - USER_WIDTH)
+        tight = id_start - end <= 2  # a long session name pushing the id
+        if start == SESSION_COL + excess and (excess <= shift <= excess + id_push or (shift > excess and tight)):
+            readings.append((user, line[start:end]))
+    return readings
+
+
+def _parse_row(no: int, line: str) -> _Row:
+    if line[0] not in "> ":
+        raise QuserParseError("column 0 must be '>' or a space", line_no=no, line=line)
+    found: list[_Row] = []
+    problems: list[str] = []
+    for m in _ID_RE.finditer(line):
+        if m.end() - 1 < ID_END_COL:
+            continue
+        tail = _TAIL_RE.fullmatch(line, m.start())
+        if not tail:
+            continue
+        try:
+            state = parse_state(tail[3])
+            idle = parse_idle(tail[5])
+        except QuserParseError as exc:
+            problems.append(str(exc))
+            continue
+        readings = _split_left(line, m.start(), m[0], m.end() - 1 - ID_END_COL)
+        if not readings:
+            problems.append("user/session name columns do not fit the quser layout")
+        for user, session_name in readings:
+            found.append(_Row(user, session_name, int(m[0]), state, idle, tail[7], line[0] == ">"))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise QuserParseError("ambiguous row: more than one reading fits the quser layout", line_no=no, line=line)
+    why = problems[0] if problems else "no session id followed by state, idle and logon time at the quser columns"
+    raise QuserParseError(why, line_no=no, line=line)
+
+
+def _to_session(row: _Row, no: int, line: str) -> Session:
+    user, domain = row.user, None
+    if "\\" in user:
+        domain, _, user = user.partition("\\")
+        if not domain or not user or "\\" in user:
+            raise QuserParseError("user name is not NAME or DOMAIN\\NAME", line_no=no, line=line)
+    return Session(
+        username=user,
+        session_name=row.session_name,
+        id=row.id,
+        state=row.state,
+        idle=row.idle,
+        logon_text=row.logon,
+        current=row.current,
+        domain=domain,
+    )
+
+
+def _check_unique(sessions: list[tuple[int, Session]], text_lines: dict[int, str]) -> None:
+    seen: dict[int, int] = {}
+    current = [no for no, s in sessions if s.current]
+    for no, s in sessions:
+        if s.id in seen:
+            raise QuserParseError(
+                f"session id {s.id} appears twice (also line {seen[s.id]})", line_no=no, line=text_lines[no]
+            )
+        seen[s.id] = no
+    if len(current) > 1:
+        raise QuserParseError("more than one row carries the '>' marker", line_no=current[1], line=None)
+
+
+def parse_quser(text: str) -> list[Session]:
+    """Parse the stdout of ``quser`` into sessions, in the order printed.
+
+    Empty (or blank) text is an error: quser always prints a header when it has rows, and
+    "no sessions" arrives on stderr (see :func:`is_no_sessions`). A header alone gives [].
+    Raises :class:`QuserParseError` naming the line on anything else that is not quser output.
+    """
+    lines = _lines(text)
+    if not lines:
+        raise QuserParseError("quser output is empty (no header line)")
+    header_no, header = lines[0]
+    _check_header(header_no, header)
+    parsed = [(no, _to_session(_parse_row(no, line), no, line)) for no, line in lines[1:]]
+    for no, s in parsed:
+        if not s.username:
+            raise QuserParseError("row has no user name", line_no=no, line=dict(lines)[no])
+    _check_unique(parsed, dict(lines))
+    return [s for _, s in parsed]
+
+
+# qwinsta: " SESSIONNAME       USERNAME                 ID  STATE   TYPE        DEVICE"
+QWINSTA_SESSION_COL = 1
+QWINSTA_USER_COL = 19
+QWINSTA_ID_END_COL = 45
+#: A digit run ending left of this is inside the user name (19..38), never the id.
+QWINSTA_MIN_ID_END = 40
+
+
+def parse_qwinsta(text: str) -> list[Session]:
+    """Parse ``qwinsta`` stdout (all sessions, including services/listeners).
+
+    qwinsta has no idle or logon time: ``idle`` is None and ``logon_text`` is "". Sessions
+    without a user (services, listeners) have ``username == ""``. Same refusal rules as
+    :func:`parse_quser`; only the columns differ (SESSIONNAME at 1, USERNAME at 19, ID
+    ending at 44 with listener ids such as 65536 reaching left, then STATE, TYPE, DEVICE).
+    """
+    lines = _lines(text)
+    if not lines:
+        raise QuserParseError("qwinsta output is empty (no header line)")
+    header_no, header = lines[0]
+    if header[0] != " " or header[1] == " " or any(c.isdigit() for c in header) or len(header) < 45:
+        raise QuserParseError("not a qwinsta header", line_no=header_no, line=header)
+    out: list[tuple[int, Session]] = []
+    for no, line in lines[1:]:
+        if line[0] not in "> ":
+            raise QuserParseError("column 0 must be '>' or a space", line_no=no, line=line)
+        m = next((m for m in _ID_RE.finditer(line + " ") if m.end() - 1 >= QWINSTA_MIN_ID_END), None)
+        tail = _QWINSTA_TAIL_RE.fullmatch(line, m.start()) if m else None
+        if m is None or tail is None:
+            raise QuserParseError("no session id followed by a state at the qwinsta columns", line_no=no, line=line)
+        state = parse_state(tail[3])
+        left = line[: m.start()].ljust(QWINSTA_USER_COL)
+        session_name = left[QWINSTA_SESSION_COL:QWINSTA_USER_COL].strip(" ")
+        if " " in session_name:
+            raise QuserParseError("session name runs into the user name column", line_no=no, line=line)
+        user = left[QWINSTA_USER_COL:].strip(" ")
+        session = Session(user, session_name or None, int(m[0]), state, None, "", line[0] == ">")
+        out.append((no, session))
+    _check_unique(out, dict(lines))
+    return [s for _, s in out]
