@@ -1,0 +1,415 @@
+"""Renderers of results: table, json, jsonl, csv; progress on stderr.
+
+Data goes to stdout (or ``--output FILE``); progress and the one-line summary go to
+stderr, so ``mpremote ... --format json | jq`` always sees clean data (httpie's manners).
+rich is imported inside functions only: importing this module must stay cheap, because
+every CLI start-up pays for it.
+
+CSV columns (:data:`CSV_COLUMNS`), one row per session, joined with the action taken on
+that session's id (one row per action when there are several); an action whose session
+is not in the listing gets its own row; a host with neither sessions nor actions (error,
+empty host) gets exactly one row with the session columns empty, so no host is ever lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+from mpremote.errors import UsageError
+from mpremote.results import HostResult, HostStatus, Outcome, SessionAction, totals
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mpremote.fanout import ProgressEvent
+
+FORMATS = ("table", "json", "jsonl", "csv")
+CSV_COLUMNS = (
+    "host", "address", "status", "error_kind", "error_message", "elapsed_s",
+    "session_id", "username", "domain", "session_name", "state", "idle_seconds",
+    "logon_text", "current", "action", "outcome", "detail",
+)  # fmt: skip
+STATUS_STYLE = {
+    HostStatus.OK: "green",
+    HostStatus.FAILED: "bold red",
+    HostStatus.UNREACHABLE: "magenta",
+    HostStatus.SKIPPED: "dim",
+    HostStatus.INTERRUPTED: "yellow",
+}
+_DONE_WORDS = {"logoff": "logged off", "disconnect": "disconnected", "message": "messaged"}
+_WOULD_WORDS = {"logoff": "would log off", "disconnect": "would disconnect", "message": "would message"}
+#: Set (to anything) to turn progress bars off without a command-line option.
+NO_PROGRESS_ENV = "MPREMOTE_NO_PROGRESS"
+
+
+# -- text helpers ------------------------------------------------------------------------
+def summarize_actions(actions: Iterable[SessionAction]) -> str:
+    """``"3 logged off, 1 vanished"``: what happened on one host, in one short phrase."""
+    counts: Counter[str] = Counter()
+    for a in actions:
+        if a.outcome is Outcome.DONE:
+            counts[_DONE_WORDS.get(a.action, f"{a.action} done")] += 1
+        elif a.outcome is Outcome.WOULD_DO:
+            counts[_WOULD_WORDS.get(a.action, f"would {a.action}")] += 1
+        elif a.outcome is Outcome.FAILED and a.error_kind == "denied":
+            counts["denied"] += 1
+        else:
+            counts[a.outcome.value] += 1
+    return ", ".join(f"{n} {word}" for word, n in counts.items())
+
+
+def format_idle(seconds: int | None) -> str:
+    """quser-like idle time: ``.`` under a minute, ``5m``, ``1h02m``, ``2d03h``; ``?`` unknown."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return "."
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def host_detail(result: HostResult, command: str = "") -> str:
+    """The table's detail cell: the error, else what was done, else facts for ``check``."""
+    if result.error is not None:
+        return f"{result.error.kind}: {result.error.message}"
+    if result.actions:
+        return summarize_actions(result.actions)
+    if result.actions is not None:
+        return "nothing selected"
+    if command == "check" and result.facts:
+        f = result.facts
+        parts = [
+            "MultiPoint" if f.get("multipoint") else "no MultiPoint",
+            f"backend {f['backend']}" if f.get("backend") else "",
+            "/".join(str(f[k]) for k in ("transport", "auth") if f.get(k)),
+        ]
+        return ", ".join(p for p in parts if p)
+    return ""
+
+
+def _user(s: Any) -> str:
+    return f"{s.domain}\\{s.username}" if s.domain else s.username
+
+
+# -- rich tables -------------------------------------------------------------------------
+def _status_text(status: HostStatus) -> Any:
+    from rich.text import Text
+
+    return Text(status.value, style=STATUS_STYLE.get(status, ""))
+
+
+def render_table(results: Sequence[HostResult], console: Console, *, command: str = "") -> None:
+    """One row per host (every host, input order), then ONE totals line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"mpremote {command}".strip(), title_justify="left", expand=False)
+    table.add_column("host", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("sessions", justify="right")
+    table.add_column("acted", justify="right")
+    table.add_column("detail", overflow="fold")
+    table.add_column("elapsed", justify="right", no_wrap=True)
+    for r in results:
+        table.add_row(
+            Text(r.host),
+            _status_text(r.status),
+            str(len(r.sessions)) if r.status is HostStatus.OK or r.sessions else "-",
+            "-" if r.actions is None else str(r.acted),
+            Text(host_detail(r, command)),
+            f"{r.elapsed_s:.2f}s",
+        )
+    console.print(table)
+    console.print(Text(totals(results).line()))
+
+
+def render_sessions_table(results: Sequence[HostResult], console: Console) -> None:
+    """One row per session; a reached host with no session gets one "(no sessions)" row;
+    hosts that could not be read follow in a second table, then ONE totals line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="sessions", title_justify="left")
+    for name, justify in (("host", "left"), ("id", "right"), ("user", "left"), ("session", "left"),
+                          ("state", "left"), ("idle", "right"), ("logon", "left")):  # fmt: skip
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    problems = []
+    for r in results:
+        for s in r.sessions:
+            table.add_row(
+                Text(r.host), str(s.id), Text(_user(s)), Text(s.session_name or ""),
+                Text(s.state, style="green" if s.state == "active" else ""),
+                format_idle(s.idle_seconds), Text(s.logon_text),
+            )  # fmt: skip
+        if r.status is not HostStatus.OK:
+            problems.append(r)
+        elif not r.sessions:
+            table.add_row(Text(r.host), "", Text("(no sessions)", style="dim"), "", "", "", "")
+    console.print(table)
+    if problems:
+        bad = Table(title="hosts not read", title_justify="left")
+        for name in ("host", "status", "detail"):
+            bad.add_column(name, overflow="fold" if name == "detail" else "ellipsis")
+        for r in problems:
+            bad.add_row(Text(r.host), _status_text(r.status), Text(host_detail(r)))
+        console.print(bad)
+    console.print(Text(totals(results).line()))
+
+
+# -- machine formats ---------------------------------------------------------------------
+def to_json(results: Iterable[HostResult]) -> str:
+    """One JSON array in DESIGN.md's shape (ASCII-escaped: safe on any console code page)."""
+    return json.dumps([r.to_dict() for r in results], indent=2)
+
+
+def to_csv(results: Iterable[HostResult]) -> str:
+    """CSV with a header row (:data:`CSV_COLUMNS`); see the module docstring for the rows."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for r in results:
+        for row in _csv_rows(r):
+            writer.writerow(row)
+    return buf.getvalue()
+
+
+def _csv_rows(r: HostResult) -> Iterator[dict[str, Any]]:
+    base = {
+        "host": r.host,
+        "address": r.address,
+        "status": r.status.value,
+        "error_kind": r.error.kind if r.error else "",
+        "error_message": r.error.message if r.error else "",
+        "elapsed_s": round(r.elapsed_s, 3),
+    }
+    by_id: dict[int, list[SessionAction]] = {}
+    for a in r.actions or ():
+        by_id.setdefault(a.id, []).append(a)
+    emitted = False
+    for s in r.sessions:
+        row = {**base, "session_id": s.id, "username": s.username, "domain": s.domain or "",
+               "session_name": s.session_name or "", "state": s.state,
+               "idle_seconds": "" if s.idle_seconds is None else s.idle_seconds,
+               "logon_text": s.logon_text, "current": str(s.current).lower()}  # fmt: skip
+        for a in by_id.pop(s.id, None) or [None]:
+            yield {**row, **_action_cols(a)}
+            emitted = True
+    for acts in by_id.values():
+        for a in acts:
+            yield {**base, "session_id": a.id, "username": a.username, **_action_cols(a)}
+            emitted = True
+    if not emitted:
+        yield base
+
+
+def _action_cols(a: SessionAction | None) -> dict[str, str]:
+    if a is None:
+        return {}
+    return {"action": a.action, "outcome": a.outcome.value, "detail": a.detail}
+
+
+class JsonlWriter:
+    """One JSON object per line, written and flushed as each host completes.
+
+    Call it with a :class:`~mpremote.fanout.ProgressEvent` (as ``on_event``) or use
+    :meth:`write`. Flushing every line lets a consumer (``| jq``, a log shipper) act on a
+    host's row while the others are still running.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.written: Counter[str] = Counter()
+
+    def write(self, result: HostResult) -> None:
+        self.stream.write(json.dumps(result.to_dict()) + "\n")
+        self.stream.flush()
+        self.written[result.host] += 1
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "done" and event.result is not None:
+            self.write(event.result)
+
+    def write_missing(self, results: Iterable[HostResult]) -> None:
+        """Write the rows of hosts not streamed yet (e.g. a run without progress events)."""
+        seen = Counter(self.written)
+        for r in results:
+            if seen[r.host] > 0:
+                seen[r.host] -= 1
+            else:
+                self.write(r)
+
+
+# -- progress ----------------------------------------------------------------------------
+class ProgressDisplay:
+    """A rich progress bar on stderr, or nothing at all.
+
+    Shown only when enabled, stderr is a terminal and ``MPREMOTE_NO_PROGRESS`` is unset;
+    otherwise every method is a no-op, so callers never branch. Transient: it disappears
+    when done, leaving the table clean. When a second phase starts (``--warn`` then log
+    off) the bar starts over.
+    """
+
+    def __init__(self, total: int, label: str = "", *, stream: IO[str] | None = None,
+                 enabled: bool = True) -> None:  # fmt: skip
+        self.total = total
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", lambda: False)
+        self.enabled = enabled and not os.environ.get(NO_PROGRESS_ENV) and bool(isatty())
+        self._progress: Any = None
+        self._task: Any = None
+        self._done = 0
+        self._status: Counter[str] = Counter()
+
+    def __enter__(self) -> ProgressDisplay:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("{task.fields[detail]}"),
+                console=Console(file=self.stream), transient=True,
+            )  # fmt: skip
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=self.total, detail="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def update(self, event: ProgressEvent) -> None:
+        if self._progress is None:
+            return
+        if event.done_count < self._done or (event.kind == "start" and self._done >= event.total):
+            self._done = 0  # a new phase began
+            self._status.clear()
+            self._progress.reset(self._task, total=event.total)
+        if event.kind == "done" and event.result is not None:
+            self._done = event.done_count
+            self._status[event.result.status.value] += 1
+        detail = ", ".join(f"{n} {s}" for s, n in self._status.items())
+        self._progress.update(self._task, completed=self._done, total=event.total, detail=detail,
+                              description=self.label)  # fmt: skip
+
+    def countdown(self, seconds_left: float) -> None:
+        """Show a wait (e.g. the grace period between warning and log-off)."""
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"waiting {seconds_left:.0f}s")
+
+
+# -- choosing and writing ----------------------------------------------------------------
+class Reporter:
+    """Picks the renderer by format name and keeps data and chatter apart.
+
+    Data (table, json, jsonl, csv) goes to ``output`` (a file) or stdout; the totals line
+    for machine formats goes to stderr unless ``quiet``. jsonl rows are streamed as hosts
+    complete when :meth:`chain` (or :meth:`on_event`) is used as the run's ``on_event``;
+    :meth:`finish` writes whatever was not streamed.
+    """
+
+    def __init__(self, fmt: str = "table", *, output: str | os.PathLike[str] | None = None,
+                 quiet: bool = False, command: str = "", progress: bool = True,
+                 stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:  # fmt: skip
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        self.fmt = fmt
+        self.output = output
+        self.quiet = quiet
+        self.command = command
+        self.show_progress = progress and not quiet
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
+        self._jsonl: JsonlWriter | None = None
+        self._file: IO[str] | None = None
+
+    def progress(self, total: int, label: str = "") -> ProgressDisplay:
+        return ProgressDisplay(total, label, stream=self.stderr, enabled=self.show_progress)
+
+    def _jsonl_writer(self) -> JsonlWriter:
+        if self._jsonl is None:
+            if self.output is not None:
+                self._file = open(self.output, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            self._jsonl = JsonlWriter(self._file or self.stdout)
+        return self._jsonl
+
+    def on_event(self, event: ProgressEvent) -> None:
+        if self.fmt == "jsonl":
+            self._jsonl_writer()(event)
+
+    def chain(self, *callbacks: Callable[[ProgressEvent], None]) -> Callable[[ProgressEvent], None]:
+        """``on_event`` that streams jsonl rows first, then calls ``callbacks`` (progress)."""
+
+        def handle(event: ProgressEvent) -> None:
+            self.on_event(event)
+            for cb in callbacks:
+                cb(event)
+
+        return handle
+
+    def finish(self, outcome: Any) -> None:
+        """Write the final data. ``outcome`` is a result list or anything with ``.results``."""
+        results: list[HostResult] = list(getattr(outcome, "results", outcome))
+        try:
+            if self.fmt == "jsonl":
+                self._jsonl_writer().write_missing(results)
+            elif self.fmt == "table":
+                with self._data_console() as console:
+                    if self.command == "sessions":
+                        render_sessions_table(results, console)
+                    else:
+                        render_table(results, console, command=self.command)
+            else:
+                text = to_json(results) + "\n" if self.fmt == "json" else to_csv(results)
+                self._write(text)
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+        if not self.quiet and (self.fmt != "table" or self.output is not None):
+            self.stderr.write(totals(results).line() + "\n")
+            self.stderr.flush()
+
+    def _write(self, text: str) -> None:
+        if self.output is None:
+            self.stdout.write(text)
+            self.stdout.flush()
+            return
+        newline = "" if self.fmt == "csv" else "\n"  # csv writes its own CRLF
+        with open(self.output, "w", encoding="utf-8", newline=newline) as fh:
+            fh.write(text)
+
+    @contextmanager
+    def _data_console(self) -> Iterator[Console]:
+        from rich.console import Console
+
+        if self.output is None:
+            isatty = getattr(self.stdout, "isatty", lambda: False)()
+            yield Console(file=self.stdout, width=None if isatty else _pipe_width())
+            return
+        with open(self.output, "w", encoding="utf-8", newline="\n") as fh:
+            yield Console(file=fh, width=_pipe_width(), no_color=True, force_terminal=False)
+
+
+def _pipe_width() -> int:
+    """rich assumes 80 columns off a terminal and would wrap every detail; be generous."""
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    except ValueError:
+        return 160
