@@ -33,6 +33,9 @@ class Host:
     vars: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: Where the host was defined ("file:line"), for error messages.
     source: str | None = field(default=None, compare=False)
+    #: Where each field was set, ``{"auth": "lab.yaml:7"}``, so a run-time refusal (Basic
+    #: over http, a missing CA file) can point at the line to fix. Not part of the JSON.
+    origins: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by ``mpremote targets FILE --format json``."""

@@ -1,0 +1,423 @@
+"""Where a password comes from, and keeping it out of every output.
+
+Order, first that yields wins (per host):
+
+1. ``--password-stdin`` (``password_override``): the operator typed it for this run.
+2. the host's ``password_env: NAME`` from the target file, when the run connects as the
+   file's account. A named variable that is unset or empty is an error naming the
+   variable. It comes *before* ``MPREMOTE_PASSWORD`` because it is the more specific
+   statement: a file whose groups use two accounts (``LAB_PW``, ``STAFF_PW``) must not
+   send one global password to both. ``--username`` naming another account skips it,
+   since the file's variable holds the file's account's password.
+3. the environment variable ``MPREMOTE_PASSWORD``.
+4. the OS keyring (optional ``keyring`` package), service ``mpremote``: key ``USERNAME``
+   first, then ``USERNAME@HOSTNAME`` for a host with its own password.
+5. an interactive prompt (getpass), only when interactive (stdin is a TTY), once per
+   account; never for ``auth: kerberos``.
+6. ``auth: negotiate`` / ``kerberos`` with no password: ``None``, so the Kerberos ticket
+   cache is used. Any other auth with no password is an error (exit 2) telling where a
+   password can come from.
+
+Every lookup is cached per source key (one env read per variable, one keyring call per
+keyring key, one prompt per account), so 500 hosts sharing an account cost one keyring
+call. The resolver is thread-safe: fan-out workers may call it concurrently; prompts are
+serialised. Call :meth:`CredentialResolver.resolve_all` before a run to surface every
+credential problem as exit 2 before any host is contacted.
+
+Secrets travel as :class:`Secret`, whose ``repr``/``str`` are ``********``; only
+:meth:`Secret.reveal` gives the text, at the last moment (the connection). Every value
+revealed is remembered so :func:`redact` / :class:`RedactingFilter` can scrub logs,
+audit lines and error messages.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hmac
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import quote
+
+from mpremote.errors import UsageError
+from mpremote.hosts import Host
+
+__all__ = [
+    "ENV_PASSWORD",
+    "KEYRING_SERVICE",
+    "MASK",
+    "Credential",
+    "CredentialResolver",
+    "RedactingFilter",
+    "Secret",
+    "default_resolver",
+    "delete_from_keyring",
+    "install_redaction",
+    "read_password_stdin",
+    "redact",
+    "store_in_keyring",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_PASSWORD = "MPREMOTE_PASSWORD"
+KEYRING_SERVICE = "mpremote"
+MASK = "********"
+#: Auth methods that can authenticate from a Kerberos ticket cache without a password.
+TICKET_AUTHS = frozenset({"negotiate", "kerberos"})
+
+
+class Secret:
+    """A password that prints as ``********`` everywhere; ``reveal()`` is the only way in."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("Secret holds text")
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret text, for the one place that must send it (the connection)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return MASK
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    # Copies are the same secret; pickling would write it to disk in clear.
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """Who to connect as and with what; ``password`` None means "use the ticket cache"."""
+
+    username: str | None
+    password: Secret | None
+    #: Where the password came from: stdin, env:NAME, keyring:KEY, prompt, ticket-cache.
+    source: str = "none"
+
+    def pair(self) -> tuple[str | None, str | None]:
+        """``(username, password)`` in clear, for the connection layer only."""
+        return self.username, self.password.reveal() if self.password is not None else None
+
+
+def read_password_stdin(stream: IO[str] | None = None) -> Secret:
+    """Read the password once from stdin; strip one trailing newline (``\\n`` or ``\\r\\n``)."""
+    text = (stream or sys.stdin).read()
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        raise UsageError("--password-stdin: standard input was empty")
+    return Secret(text)
+
+
+def _variants(value: str) -> set[str]:
+    """The forms a secret takes in text: as is, repr/JSON-escaped, URL-encoded."""
+    forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe="")}
+    return {f for f in forms if f}
+
+
+def redact(text: str, secrets: Iterable[Secret | str]) -> str:
+    """Replace every known secret value (and its escaped forms) in ``text`` with ``********``."""
+    forms: set[str] = set()
+    for secret in secrets:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if value:
+            forms |= _variants(value)
+    for form in sorted(forms, key=len, reverse=True):  # longest first: no partial leftovers
+        text = text.replace(form, MASK)
+    return text
+
+
+SecretSource = Callable[[], Iterable[Secret | str]]
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that scrubs known secrets from the message, args and traceback.
+
+    ``source`` is called for every record, so secrets learnt after the filter was
+    installed (a late prompt) are scrubbed too.
+    """
+
+    def __init__(self, source: SecretSource) -> None:
+        super().__init__()
+        self._source = source
+        self._formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = list(self._source())
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the handler's own error path
+            return True
+        record.msg, record.args = redact(message, secrets), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, secrets)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, secrets)
+        return True
+
+
+def install_redaction(source: CredentialResolver | SecretSource) -> Callable[[], None]:
+    """Scrub secrets from every log record of every logger (pypsrp, requests included).
+
+    Hooks the log record factory rather than handlers, so handlers added later are
+    covered too. Returns a function that undoes the hook.
+    """
+    filt = source.log_filter() if isinstance(source, CredentialResolver) else RedactingFilter(source)
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        filt.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+    def uninstall() -> None:
+        if logging.getLogRecordFactory() is factory:
+            logging.setLogRecordFactory(previous)
+
+    return uninstall
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class _KeyringUnavailable(Exception):
+    pass
+
+
+def _keyring_module() -> Any:
+    try:
+        import keyring
+    except ImportError:
+        raise _KeyringUnavailable("the keyring package is not installed") from None
+    return keyring
+
+
+class CredentialResolver:
+    """Resolves and caches credentials per host; see the module docstring for the order."""
+
+    def __init__(
+        self,
+        *,
+        username_override: str | None = None,
+        password_override: Secret | str | None = None,
+        interactive: bool | None = None,
+        environ: Mapping[str, str] | None = None,
+        use_keyring: bool = True,
+        prompt: Callable[[str], str] | None = None,
+    ) -> None:
+        if isinstance(password_override, str):
+            password_override = Secret(password_override)
+        self._username_override = username_override
+        self._stdin_password = password_override
+        self._interactive = _stdin_is_tty() if interactive is None else interactive
+        self._environ = os.environ if environ is None else environ
+        self._use_keyring = use_keyring
+        self._prompt = prompt or getpass.getpass
+        self._lock = threading.RLock()
+        self._memo: dict[tuple[str, str], Secret | None] = {}
+        self._seen: set[Secret] = set() if password_override is None else {password_override}
+
+    # -- public -------------------------------------------------------------------------------
+
+    def resolve(self, host: Host) -> Credential:
+        """The credential for ``host``; raises UsageError naming what is missing (never a value)."""
+        with self._lock:
+            credential = self._resolve(host)
+            if credential.password is not None:
+                self._seen.add(credential.password)
+            return credential
+
+    def for_host_pair(self, host: Host) -> tuple[str | None, str | None]:
+        """``(username, password)`` in clear for the connection layer (hostjob's callback)."""
+        return self.resolve(host).pair()
+
+    def resolve_all(self, hosts: Iterable[Host]) -> dict[str, Credential]:
+        """Resolve every host now (prompting at most once per account), before a run starts."""
+        return {host.name: self.resolve(host) for host in hosts}
+
+    def secrets(self) -> list[Secret]:
+        """Every secret this resolver has handed out (for redaction)."""
+        with self._lock:
+            return list(self._seen)
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets())
+
+    def log_filter(self) -> RedactingFilter:
+        return RedactingFilter(self.secrets)
+
+    # -- the order ----------------------------------------------------------------------------
+
+    def _resolve(self, host: Host) -> Credential:
+        username = self._username_override or host.username
+        if self._stdin_password is not None:
+            return Credential(username, self._stdin_password, "stdin")
+        own_account = self._username_override is None or self._username_override == host.username
+        if host.password_env and own_account:
+            value = self._env(host.password_env)
+            if value is None:
+                raise UsageError(
+                    f"host {host.name}: the environment variable {host.password_env} named by "
+                    f"password_env{_at(host, 'password_env')} is not set (or empty)"
+                )
+            return Credential(username, value, f"env:{host.password_env}")
+        value = self._env(ENV_PASSWORD)
+        if value is not None:
+            return Credential(username, value, f"env:{ENV_PASSWORD}")
+        if username is None:
+            if host.auth in TICKET_AUTHS:
+                return Credential(None, None, "ticket-cache")
+            raise UsageError(
+                f"host {host.name}: auth {host.auth} needs a username; set username in the target "
+                "file or pass --username"
+            )
+        for key in (username, f"{username}@{host.name}"):
+            value = self._keyring(key)
+            if value is not None:
+                return Credential(username, value, f"keyring:{key}")
+        if self._interactive and host.auth != "kerberos":
+            value = self._ask(username)
+            if value is not None:
+                return Credential(username, value, "prompt")
+        if host.auth in TICKET_AUTHS:
+            return Credential(username, None, "ticket-cache")
+        raise UsageError(
+            f"host {host.name}: no password for {username} (auth {host.auth}); use --password-stdin, "
+            f"{ENV_PASSWORD}, password_env in the target file, or store it with "
+            f"'mpremote credentials set {username}'"
+        )
+
+    # -- cached sources -----------------------------------------------------------------------
+
+    def _cached(self, key: tuple[str, str], fetch: Callable[[], Secret | None]) -> Secret | None:
+        if key not in self._memo:
+            self._memo[key] = fetch()
+        return self._memo[key]
+
+    def _env(self, name: str) -> Secret | None:
+        def fetch() -> Secret | None:
+            value = self._environ.get(name)
+            return Secret(value) if value else None
+
+        return self._cached(("env", name), fetch)
+
+    def _keyring(self, key: str) -> Secret | None:
+        if not self._use_keyring:
+            return None
+
+        def fetch() -> Secret | None:
+            try:
+                value = _keyring_module().get_password(KEYRING_SERVICE, key)
+            except _KeyringUnavailable as exc:
+                log.debug("keyring not used: %s", exc)
+                self._use_keyring = False
+                return None
+            except Exception as exc:  # no backend, locked store, D-Bus trouble: not fatal
+                log.warning("keyring lookup failed (%s); not using the keyring for this run", type(exc).__name__)
+                self._use_keyring = False
+                return None
+            return Secret(value) if value else None
+
+        return self._cached(("keyring", key), fetch)
+
+    def _ask(self, username: str) -> Secret | None:
+        def fetch() -> Secret | None:
+            try:
+                value = self._prompt(f"Password for {username}: ")
+            except (EOFError, KeyboardInterrupt):
+                raise UsageError("no password entered") from None
+            return Secret(value) if value else None
+
+        return self._cached(("prompt", username), fetch)
+
+
+def _at(host: Host, field: str) -> str:
+    origin = getattr(host, "origins", {}).get(field)
+    return f" ({origin})" if origin else ""
+
+
+_default: CredentialResolver | None = None
+_default_lock = threading.Lock()
+
+
+def default_resolver() -> CredentialResolver:
+    """The process-wide resolver library calls use when given no credentials."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = CredentialResolver()
+        return _default
+
+
+def _keyring_key(username: str, host: str | None) -> str:
+    if not username:
+        raise UsageError("a username is needed to store a password in the keyring")
+    return f"{username}@{host}" if host else username
+
+
+def store_in_keyring(username: str, password: Secret | str, *, host: str | None = None) -> str:
+    """Store a password in the OS keyring (``mpremote credentials set USER``); returns the key."""
+    key = _keyring_key(username, host)
+    secret = password if isinstance(password, Secret) else Secret(password)
+    try:
+        _keyring_module().set_password(KEYRING_SERVICE, key, secret.reveal())
+    except _KeyringUnavailable as exc:
+        raise UsageError(f"{exc}: pip install 'multipoint-remote[keyring]'") from None
+    except Exception as exc:
+        raise UsageError(f"the keyring refused to store the password ({type(exc).__name__})") from None
+    return key
+
+
+def delete_from_keyring(username: str, *, host: str | None = None) -> bool:
+    """Remove a stored password; False when there was none."""
+    key = _keyring_key(username, host)
+    try:
+        keyring = _keyring_module()
+        keyring.delete_password(KEYRING_SERVICE, key)
+    except _KeyringUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__name__ == "PasswordDeleteError":
+            return False
+        raise UsageError(f"the keyring refused to delete the password ({type(exc).__name__})") from None
+    return True

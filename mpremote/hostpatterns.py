@@ -1,0 +1,209 @@
+"""Host name ranges (``mp-101-[01:24]``) and ``--limit`` patterns.
+
+Kept apart from :mod:`mpremote.targets` because both the target-file reader and the
+``--limit`` option (and policies' ``limit:``) use the same range syntax, and because the
+pattern language is the part users reach for in a hurry, so it gets its own tests.
+
+``--limit`` semantics (close to Ansible's, with ``,`` as the only separator because ``:``
+appears in IPv6 addresses, ranges and Windows paths):
+
+* a pattern is a comma list of terms; empty terms are ignored;
+* a term is ``all`` / ``*``, a host name, a group name, a glob (``*``, ``?``, ``[...]``;
+  case-insensitive, over host names *and* group names: a group that matches contributes
+  all its hosts), a range (``mp-101-[01:12].school.local``), or ``@FILE``: the host names
+  in a retry file (one per line, ``#`` starts a comment; relative to the current folder);
+* plain terms are united; ``&term`` intersects; ``!term`` excludes; a pattern made only of
+  ``&``/``!`` terms starts from all hosts ("all except");
+* every term must match something, exclusions included: a mistyped ``!teacher-pc`` must
+  not silently exclude nothing and log the teacher off;
+* several ``--limit`` options AND together (each narrows the previous), so a policy's
+  ``limit:`` plus a command-line ``--limit`` can only narrow the run.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mpremote.errors import InputFileError, UsageError
+
+__all__ = [
+    "MAX_RANGE_HOSTS",
+    "expand_ranges",
+    "has_range",
+    "read_retry_file",
+    "select_hosts",
+]
+
+#: One pattern expanding past this is almost certainly a typo (``[1:10000000]``).
+MAX_RANGE_HOSTS = 10_000
+
+_RANGE = re.compile(r"\[([^\[\]:]*):([^\[\]:]*)(?::([^\[\]:]*))?\]")
+_GLOB_CHARS = frozenset("*?[")
+
+
+def has_range(name: str) -> bool:
+    """True when ``name`` contains at least one ``[start:end]`` range."""
+    return _RANGE.search(name) is not None
+
+
+def _one_range(start: str, end: str, step: str | None) -> list[str]:
+    """Expand one ``[start:end(:step)]``; raises ValueError with a user-facing reason."""
+    stride = 1
+    if step is not None:
+        if not step.isdigit() or int(step) == 0:
+            raise ValueError(f"range step must be a positive integer, not '{step}'")
+        stride = int(step)
+    if start.isdigit() and end.isdigit():
+        lo, hi = int(start), int(end)
+        width = 0
+        if len(start) > 1 and start.startswith("0"):
+            if len(start) != len(end):
+                raise ValueError(f"zero-padded range [{start}:{end}] needs start and end of equal width")
+            width = len(start)
+        if lo > hi:
+            raise ValueError(f"range [{start}:{end}] runs backwards")
+        return [str(i).zfill(width) for i in range(lo, hi + 1, stride)]
+    if len(start) == 1 and len(end) == 1 and start.isalpha() and end.isalpha() and start.isascii():
+        if start.islower() != end.islower():
+            raise ValueError(f"letter range [{start}:{end}] mixes upper and lower case")
+        if start > end:
+            raise ValueError(f"range [{start}:{end}] runs backwards")
+        return [chr(c) for c in range(ord(start), ord(end) + 1, stride)]
+    raise ValueError(f"range [{start}:{end}] must be two numbers (01:24) or two letters (a:f)")
+
+
+def expand_ranges(name: str) -> list[str]:
+    """``mp-[1:2]-[a:b]`` -> ``mp-1-a, mp-1-b, mp-2-a, mp-2-b`` (leftmost varies slowest).
+
+    Raises ValueError (with a message fit for the user) on malformed or huge ranges.
+    """
+    match = _RANGE.search(name)
+    if match is None:
+        return [name]
+    head, tail = name[: match.start()], name[match.end() :]
+    items = _one_range(*match.groups())
+    tails = expand_ranges(tail)
+    if len(items) * len(tails) > MAX_RANGE_HOSTS:
+        raise ValueError(f"'{name}' expands to more than {MAX_RANGE_HOSTS} hosts")
+    return [f"{head}{item}{rest}" for item in items for rest in tails]
+
+
+def read_retry_file(path: str | Path) -> list[tuple[str, int]]:
+    """Host names (with their line numbers) from a retry file written after a run."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputFileError(str(path), None, None, f"cannot read retry file: {exc.strerror or exc}") from None
+    names: list[tuple[str, int]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        name = raw.split("#", 1)[0].strip()
+        if name:
+            names.append((name, number))
+    return names
+
+
+def _is_glob(term: str) -> bool:
+    return any(c in _GLOB_CHARS for c in term)
+
+
+def _match_term(
+    term: str,
+    hosts: Sequence[str],
+    groups: Mapping[str, Sequence[str]],
+    by_lower: Mapping[str, str],
+) -> set[str]:
+    """The host names one (already unprefixed) term selects; empty set when none."""
+    if term.lower() in ("all", "*"):
+        return set(hosts)
+    if term.startswith("@"):
+        path = term[1:]
+        entries = read_retry_file(path)
+        if not entries:
+            raise UsageError(f"--limit @{path}: the retry file lists no hosts (nothing failed last time?)")
+        found: set[str] = set()
+        for name, line in entries:
+            real = by_lower.get(name.lower())
+            if real is None:
+                raise InputFileError(path, line, None, f"host '{name}' is not in the target list")
+            found.add(real)
+        return found
+    if has_range(term):
+        try:
+            names = expand_ranges(term)
+        except ValueError as exc:
+            raise UsageError(f"--limit '{term}': {exc}") from None
+        found = set()
+        for name in names:
+            found |= _match_term(name, hosts, groups, by_lower)
+        return found
+    lowered = term.lower()
+    if _is_glob(term):
+        found = {h for h in hosts if fnmatch.fnmatchcase(h.lower(), lowered)}
+        for group, members in groups.items():
+            if fnmatch.fnmatchcase(group.lower(), lowered):
+                found.update(members)
+        return found
+    found = set()
+    if lowered in by_lower:
+        found.add(by_lower[lowered])
+    for group, members in groups.items():
+        if group.lower() == lowered:
+            found.update(members)
+    return found
+
+
+def select_hosts(
+    patterns: str | Sequence[str],
+    hosts: Sequence[str],
+    groups: Mapping[str, Sequence[str]],
+) -> list[str]:
+    """Apply one or more ``--limit`` patterns; returns host names in ``hosts`` order.
+
+    Several patterns intersect (each ``--limit`` narrows the run). Raises
+    :class:`~mpremote.errors.UsageError` naming the term that matched nothing, or the
+    whole pattern when the combination leaves no host.
+    """
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    by_lower = {h.lower(): h for h in hosts}
+    chosen = set(hosts)
+    for pattern in patterns:
+        chosen &= _select_one(pattern, hosts, groups, by_lower)
+    if not chosen:
+        shown = " ".join(f"--limit '{p}'" for p in patterns)
+        raise UsageError(f"{shown}: no host is left after combining the terms")
+    return [h for h in hosts if h in chosen]
+
+
+def _select_one(
+    pattern: str, hosts: Sequence[str], groups: Mapping[str, Sequence[str]], by_lower: Mapping[str, str]
+) -> set[str]:
+    terms = [t.strip() for t in pattern.split(",") if t.strip()]
+    if not terms:
+        raise UsageError("--limit: the pattern is empty")
+    union: set[str] | None = None
+    intersect: list[set[str]] = []
+    exclude: set[str] = set()
+    for term in terms:
+        prefix, body = (term[0], term[1:].strip()) if term[0] in "!&" else ("", term)
+        if not body:
+            raise UsageError(f"--limit '{pattern}': '{term}' has nothing after '{prefix}'")
+        matched = _match_term(body, hosts, groups, by_lower)
+        if not matched:
+            raise UsageError(f"--limit '{pattern}': '{body}' matches no host or group")
+        if prefix == "!":
+            exclude |= matched
+        elif prefix == "&":
+            intersect.append(matched)
+        else:
+            union = matched if union is None else union | matched
+    result = set(hosts) if union is None else union
+    for other in intersect:
+        result &= other
+    result -= exclude
+    if not result:
+        raise UsageError(f"--limit '{pattern}': no host is left after combining the terms")
+    return result

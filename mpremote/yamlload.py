@@ -1,0 +1,172 @@
+"""YAML loading that remembers where every value came from.
+
+Why not plain ``yaml.safe_load``: an operator fixing a 300-line target list needs
+"lab.yaml:42: field 'port': ..." rather than "port is wrong", and PyYAML silently keeps
+the *last* of two duplicate keys, which turns a copy-paste slip into the wrong host
+being logged off. This loader
+
+* builds :class:`LineDict` / :class:`LineList` (plain ``dict`` / ``list`` subclasses)
+  that remember the 1-based line of the container, of every key and of every item;
+* refuses duplicate keys in one mapping, naming both lines;
+* turns Ansible's ``!vault`` values into :class:`VaultValue` markers (so an Ansible
+  inventory loads and the caller can refuse the field with a clear message) and reads
+  ``!unsafe`` as a plain string;
+* reports malformed YAML as :class:`~mpremote.errors.InputFileError` with the line of
+  the YAML mark. PyYAML's own rendering of a mark quotes the offending source line,
+  which may hold a password, so only the problem text and the line number are kept.
+
+It is shared by target lists, policies and lab files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mpremote.errors import InputFileError
+
+__all__ = ["LineDict", "LineList", "VaultValue", "load_yaml", "parse_yaml"]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class LineDict(dict[Any, Any]):
+    """A mapping that knows its own line and the line of each of its keys."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+    def __init__(self, *args: Any, line: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = line
+        self.key_lines = {}
+
+    def line_of(self, key: Any) -> int:
+        """Line of ``key`` (falls back to the mapping's own line for keys added later)."""
+        return self.key_lines.get(key, self.line)
+
+
+class LineList(list[Any]):
+    """A sequence that knows its own line and the line of each item."""
+
+    line: int
+    item_lines: list[int]
+
+    def __init__(self, *args: Any, line: int = 0) -> None:
+        super().__init__(*args)
+        self.line = line
+        self.item_lines = []
+
+    def line_of(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
+
+
+class VaultValue:
+    """An Ansible ``!vault`` value: kept opaque, never decrypted, never printed."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+    def __repr__(self) -> str:
+        return "<vault>"
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that builds line-aware containers and refuses duplicate keys."""
+
+    path: str = "<string>"
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _check_duplicates(loader: _LineLoader, node: yaml.MappingNode) -> None:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.get(key)
+        except TypeError:  # unhashable key: construct_mapping reports it properly
+            continue
+        if first is not None:
+            raise InputFileError(
+                loader.path,
+                _line(key_node),
+                str(key),
+                f"duplicate key (first defined at line {first}); YAML would silently keep only the last one",
+            )
+        seen[key] = _line(key_node)
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Any:
+    data = LineDict(line=_line(node))
+    yield data
+    _check_duplicates(loader, node)
+    data.update(loader.construct_mapping(node, deep=False))  # also flattens ``<<`` merges
+    for key_node, _ in node.value:  # merged keys first, explicit keys last: last one wins
+        data.key_lines[loader.construct_object(key_node, deep=False)] = _line(key_node)
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Any:
+    data = LineList(line=_line(node))
+    yield data
+    data.item_lines = [_line(item) for item in node.value]
+    data.extend(loader.construct_sequence(node, deep=False))
+
+
+def _construct_vault(loader: _LineLoader, node: yaml.Node) -> VaultValue:
+    return VaultValue(_line(node))
+
+
+def _construct_unsafe(loader: _LineLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    return loader.construct_undefined(node)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_LineLoader.add_constructor("!vault", _construct_vault)
+_LineLoader.add_constructor("!unsafe", _construct_unsafe)
+
+
+def parse_yaml(text: str, path: str | Path = "<string>") -> Any:
+    """Parse one YAML document from ``text``; errors name ``path`` and the line."""
+    loader = _LineLoader(text)
+    loader.path = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or "not valid YAML"
+        raise InputFileError(str(path), mark.line + 1 if mark else None, None, f"malformed YAML: {problem}") from None
+    except yaml.YAMLError as exc:  # unmarked reader errors (e.g. control characters)
+        raise InputFileError(str(path), None, None, f"malformed YAML: {type(exc).__name__}") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read and parse a YAML file (UTF-8, with or without a BOM as Notepad writes it)."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(str(path), None, None, "file not found") from None
+    except IsADirectoryError:
+        raise InputFileError(str(path), None, None, "is a directory, not a file") from None
+    except OSError as exc:
+        raise InputFileError(str(path), None, None, f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputFileError(str(path), line, None, "file is not valid UTF-8") from None
+    return parse_yaml(text, path)
