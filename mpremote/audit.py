@@ -1,0 +1,231 @@
+"""Append-only JSONL audit log: who ended whose session, when, from where.
+
+One JSON object per line. Every line has ``ts`` (UTC, ISO 8601, milliseconds, ``Z``),
+``run_id``, ``operator`` (the local account running mpremote), ``event`` and the event's
+fields::
+
+    {"ts": "2026-07-26T17:00:00.123Z", "run_id": "20260726T170000Z-3f9a1c0d",
+     "operator": "it-admin", "event": "run_start", "command": "logoff",
+     "argv": ["logoff", "lab.yaml", "--all"], "hosts": 40, "pid": 4242}
+    events: run_start | action | host | run_end
+
+Why it is built this way:
+
+* **Several processes may append at once** (a scheduled policy run while an operator runs
+  a command by hand). Each append takes an exclusive lock (``filelock``, cross-platform)
+  on ``PATH.lock``, opens the file with ``O_APPEND`` and writes the line(s) with a single
+  ``write()``: lines never interleave and a crash never leaves half a line followed by
+  another process's line. A thread lock covers threads of one process (the fan-out's
+  workers record intent just before acting).
+* **The file is opened per append**, so log rotation (rename + new file) just works.
+* **Never a secret:** every string value goes through ``redact`` (the credentials
+  module's redactor), and ``argv`` values of options named like a password are masked
+  here as well, in case the caller forgot.
+* ``run_end`` is fsync'ed (``fsync_at_end``): the record of a finished run survives a
+  power cut; per-line fsync would cost a disk flush per session for little gain.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mpremote.errors import MpremoteError
+from mpremote.results import HostResult, Totals
+
+#: Keys every line has; event fields may not override them.
+BASE_KEYS = ("ts", "run_id", "operator", "event")
+#: Command-line options whose value is a secret (``--password X`` / ``--password=X``).
+_SECRET_OPTION = re.compile(r"^--?[\w-]*(password|passwd|secret|token)[\w-]*$", re.IGNORECASE)
+_FLAG_ONLY = frozenset({"--password-stdin"})
+MASK = "***"
+
+
+class AuditError(MpremoteError):
+    """The audit log could not be written (lock timeout, permission, disk full)."""
+
+
+def utc_timestamp(now: datetime | None = None) -> str:
+    """``2026-07-26T17:00:00.123Z``: UTC, milliseconds, sortable as text."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """Short, sortable, unique enough: ``20260726T170000Z-3f9a1c0d`` (UTC second + 32 random bits)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def local_operator() -> str:
+    """The local account running mpremote (``unknown`` where there is no login name)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # containers without a passwd entry
+        return "unknown"
+
+
+def mask_argv(argv: Sequence[str]) -> list[str]:
+    """Mask the values of password-like options; the redact hook then handles the rest."""
+    out: list[str] = []
+    mask_next = False
+    for arg in argv:
+        if mask_next:
+            out.append(MASK)
+            mask_next = False
+            continue
+        name, eq, _value = arg.partition("=")
+        if _SECRET_OPTION.match(name) and name not in _FLAG_ONLY:
+            if eq:
+                out.append(f"{name}={MASK}")
+            else:
+                out.append(arg)
+                mask_next = True
+            continue
+        out.append(arg)
+    return out
+
+
+class AuditLog:
+    """Appends audit events to ``path`` (created with mode 0600 if missing; missing parent
+    directories are created by the lock).
+
+    ``redact`` is applied to every string value except the base keys; ``operator`` is
+    remembered per run from :meth:`record_run_start` (default: :func:`local_operator`).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        redact: Callable[[str], str] | None = None,
+        operator: str | None = None,
+        fsync_at_end: bool = True,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        from filelock import FileLock  # lazy: only runs that audit pay for it
+
+        self.path = Path(path)
+        self.redact = redact
+        self.operator = operator or local_operator()
+        self.fsync_at_end = fsync_at_end
+        self._operators: dict[str, str] = {}
+        self._thread_lock = threading.Lock()
+        self._file_lock = FileLock(f"{self.path}.lock", timeout=lock_timeout, thread_local=False)
+
+    # -- events --------------------------------------------------------------------------
+    def record_run_start(
+        self, run_id: str, operator: str | None, command: str, argv: Sequence[str], hosts: int
+    ) -> None:
+        if operator:
+            self._operators[run_id] = operator
+        self.record(run_id, "run_start", command=command, argv=mask_argv(argv), hosts=hosts, pid=os.getpid())
+
+    def record_action(
+        self,
+        run_id: str,
+        host: str,
+        session_id: int,
+        username: str,
+        action: str,
+        outcome: str,
+        detail: str = "",
+    ) -> None:
+        """One session: ``outcome`` is ``sending`` (intent, written before the action
+        script leaves) or the final ``done|would_do|skipped|failed|vanished``."""
+        self.record(
+            run_id,
+            "action",
+            host=host,
+            session_id=session_id,
+            username=username,
+            action=action,
+            outcome=outcome,
+            detail=detail,
+        )
+
+    def record_host(self, run_id: str, result: HostResult) -> None:
+        """One line per host; its actions are recorded by :meth:`record_action`."""
+        self.record(
+            run_id,
+            "host",
+            host=result.host,
+            address=result.address,
+            status=result.status.value,
+            error=result.error.to_dict() if result.error else None,
+            elapsed_s=round(result.elapsed_s, 3),
+            sessions=len(result.sessions),
+            acted=result.acted,
+        )
+
+    def record_run_end(self, run_id: str, exit_code: int, totals: Totals | dict[str, Any]) -> None:
+        if isinstance(totals, Totals):
+            summary: dict[str, Any] = {
+                "hosts": totals.hosts,
+                "by_status": totals.by_status,
+                "sessions": totals.sessions,
+                "by_outcome": totals.by_outcome,
+                "line": totals.line(),
+            }
+        else:
+            summary = dict(totals)
+        self.record(run_id, "run_end", exit_code=int(exit_code), totals=summary, sync=self.fsync_at_end)
+        self._operators.pop(run_id, None)
+
+    def record(self, run_id: str, event: str, *, sync: bool = False, **fields: Any) -> None:
+        """Append one event line (the generic form the ``record_*`` methods use)."""
+        clash = set(fields) & set(BASE_KEYS)
+        if clash:
+            raise ValueError(f"audit fields may not be named {sorted(clash)}")
+        line: dict[str, Any] = {
+            "ts": utc_timestamp(),
+            "run_id": run_id,
+            "operator": self._operators.get(run_id, self.operator),
+            "event": event,
+        }
+        line.update(self._clean(fields))
+        self.append_lines([json.dumps(line, separators=(",", ":"))], sync=sync)
+
+    # -- writing -------------------------------------------------------------------------
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value) if self.redact else value
+        if isinstance(value, dict):
+            return {k: self._clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        return value
+
+    def append_lines(self, lines: Sequence[str], *, sync: bool = False) -> None:
+        """Append whole lines under both locks with one ``write()`` (looping only on a
+        short write, still under the lock). Raises :class:`AuditError` on failure."""
+        if any("\n" in line for line in lines):
+            raise ValueError("an audit line may not contain a newline")
+        data = "".join(f"{line}\n" for line in lines).encode("utf-8")
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        try:
+            with self._thread_lock, self._file_lock:
+                fd = os.open(self.path, flags, 0o600)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    if sync:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except Exception as exc:  # filelock.Timeout, OSError
+            raise AuditError(f"cannot write the audit log {self.path}: {type(exc).__name__}: {exc}") from exc
+
+
+def read_audit(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Parse an audit log (tests, ``jq``-less inspection). Raises on a corrupt line."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
