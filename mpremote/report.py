@@ -205,8 +205,9 @@ def _csv_rows(r: HostResult) -> Iterator[dict[str, Any]]:
                "session_name": s.session_name or "", "state": s.state,
                "idle_seconds": "" if s.idle_seconds is None else s.idle_seconds,
                "logon_text": s.logon_text, "current": str(s.current).lower()}  # fmt: skip
-        for a in by_id.pop(s.id, None) or [None]:
-            yield {**row, **_action_cols(a)}
+        matched: list[SessionAction | None] = list(by_id.pop(s.id, []))
+        for m in matched or [None]:
+            yield {**row, **_action_cols(m)}
             emitted = True
     for acts in by_id.values():
         for a in acts:

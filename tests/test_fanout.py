@@ -205,13 +205,16 @@ def test_serial_runner_parity_and_order() -> None:
 def test_concurrency_bound_respected() -> None:
     lock = threading.Lock()
     now = peak = 0
+    full = threading.Barrier(4)  # the first four must all be running at once
 
     def job(host: Host, deadline: Deadline) -> HostResult:
         nonlocal now, peak
         with lock:
             now += 1
             peak = max(peak, now)
-        time.sleep(0.02)
+        if int(host.name[-3:]) <= 4:
+            full.wait(timeout=5)
+        time.sleep(0.01)
         with lock:
             now -= 1
         return ok(host, deadline)
