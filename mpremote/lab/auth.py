@@ -1,0 +1,283 @@
+"""HTTP authentication and message encryption for the emulated lab, as WinRM does them.
+
+* Basic: credentials on every request (``WWW-Authenticate: Basic realm="WSMAN"``).
+* NTLM / Negotiate: connection-bound, like IIS/HTTP.sys. The 3-leg handshake runs on the
+  first request of a TCP connection; later requests on that connection carry no header.
+  One pyspnego ``negotiate`` acceptor serves both raw NTLM tokens (what pypsrp sends for
+  ``auth="ntlm"``, under the ``Negotiate`` scheme) and SPNEGO-wrapped ones. A final token
+  the acceptor produces rides on the 200 response, or a Negotiate client never completes.
+* Message encryption over plain HTTP: ``multipart/encrypted`` bodies sealed with the NTLM
+  session, replies (faults included) encrypted whenever the request was.
+* Channel binding over HTTPS: the acceptor gets the ``tls-server-end-point`` data of the
+  certificate the host presents; a client that binds to another certificate is refused.
+
+pyspnego's NTLM acceptor only reads credentials from the file named by the process-wide
+``NTLM_USER_FILE`` variable. Several labs may live in one process (tests), so this module
+keeps one shared file listing every live lab's user, and each lab additionally checks that
+the authenticated user is its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import os
+import re
+import struct
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import spnego
+import spnego.channel_bindings
+import spnego.exceptions
+
+log = logging.getLogger(__name__)
+
+AUTH_KINDS = ("basic", "ntlm", "negotiate")
+SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
+_BOUNDARY = b"--Encrypted Boundary"
+_ENCRYPTED_CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_ENCRYPTED}";boundary="Encrypted Boundary"'
+_SCHEME_RE = re.compile(r"^\s*(\w+)\s*(.*)$")
+
+
+class AuthError(Exception):
+    """A request that cannot be authenticated or decrypted (answered with 401/400)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared NTLM credential file
+# ---------------------------------------------------------------------------------------------
+class _NtlmUserFile:
+    """The one ``NTLM_USER_FILE`` of this process: the union of every live lab's users."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, list[str]] = {}
+        self._next = 1
+        self._dir: str | None = None
+        self._saved_env: str | None = None
+
+    def add(self, username: str, password: str, domains: tuple[str, ...]) -> int:
+        # pypsrp sends an empty domain, so ":user:password" must be there; DOMAIN\user forms
+        # are accepted for the lab's own host names too.
+        lines = [f":{username}:{password}"] + [f"{d}:{username}:{password}" for d in domains]
+        with self._lock:
+            handle = self._next
+            self._next += 1
+            if not self._entries:
+                self._saved_env = os.environ.get("NTLM_USER_FILE")
+            self._entries[handle] = lines
+            self._write()
+        return handle
+
+    def remove(self, handle: int) -> None:
+        with self._lock:
+            if self._entries.pop(handle, None) is None:
+                return
+            if self._entries:
+                self._write()
+                return
+            if self._saved_env is None:
+                os.environ.pop("NTLM_USER_FILE", None)
+            else:
+                os.environ["NTLM_USER_FILE"] = self._saved_env
+
+    def _write(self) -> None:
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="mpremote-lab-ntlm-")
+        path = os.path.join(self._dir, "users")
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for lines in self._entries.values():
+                fh.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)  # atomic: a concurrent handshake never reads half a file
+        os.environ["NTLM_USER_FILE"] = path
+
+
+_USER_FILE = _NtlmUserFile()
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-connection state and the authenticator
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class ConnectionAuth:
+    """What one TCP connection has proven so far (NTLM authenticates connections)."""
+
+    user: str | None = None
+    context: Any = None  # the spnego acceptor, kept for message encryption
+    pending: Any = None  # an acceptor mid-handshake
+
+
+@dataclass
+class AuthResult:
+    """``user`` is set when the request may proceed; otherwise answer 401 with ``challenge``."""
+
+    user: str | None
+    challenge: list[str] = field(default_factory=list)
+    #: A final Negotiate token to send with the (successful) response.
+    final_header: str | None = None
+
+
+def _user_part(principal: str) -> str:
+    """``DOMAIN\\user`` / ``user@domain`` / ``user`` -> ``user``."""
+    return principal.rsplit("\\", 1)[-1].split("@", 1)[0]
+
+
+class Authenticator:
+    """One lab's authentication policy: which scheme, whose credentials, which certificate."""
+
+    def __init__(
+        self,
+        kind: str,
+        username: str,
+        password: str,
+        *,
+        domains: tuple[str, ...] = (),
+    ) -> None:
+        if kind not in AUTH_KINDS:
+            raise ValueError(f"unknown auth {kind!r}; valid: {', '.join(AUTH_KINDS)}")
+        self.kind = kind
+        self.username = username
+        self._password = password
+        self._handle: int | None = None
+        if kind != "basic":
+            self._handle = _USER_FILE.add(username, password, domains)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            _USER_FILE.remove(self._handle)
+            self._handle = None
+
+    @property
+    def challenge(self) -> list[str]:
+        return ['Basic realm="WSMAN"'] if self.kind == "basic" else ["Negotiate"]
+
+    def check(
+        self,
+        conn: ConnectionAuth,
+        authorization: str | None,
+        *,
+        channel_binding: bytes | None = None,
+        refuse: bool = False,
+    ) -> AuthResult:
+        """Decide about one request. ``refuse`` plays the ``auth-fail`` fault (right password, 401)."""
+        if self.kind == "basic":
+            return self._check_basic(authorization, refuse)
+        return self._check_negotiate(conn, authorization, channel_binding, refuse)
+
+    def _check_basic(self, authorization: str | None, refuse: bool) -> AuthResult:
+        m = _SCHEME_RE.match(authorization or "")
+        if not m or m.group(1).lower() != "basic":
+            return AuthResult(None, self.challenge)
+        try:
+            user, _, password = base64.b64decode(m.group(2), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return AuthResult(None, self.challenge)
+        ok = _user_part(user).lower() == self.username.lower() and hmac.compare_digest(
+            password.encode(), self._password.encode()
+        )
+        if not ok or refuse:
+            log.debug("basic authentication refused for %r", user)
+            return AuthResult(None, self.challenge)
+        return AuthResult(self.username)
+
+    def _check_negotiate(
+        self, conn: ConnectionAuth, authorization: str | None, cbt: bytes | None, refuse: bool
+    ) -> AuthResult:
+        m = _SCHEME_RE.match(authorization or "")
+        if not m or m.group(1).lower() not in ("negotiate", "ntlm", "kerberos") or not m.group(2):
+            if conn.user is not None:
+                return AuthResult(conn.user)  # an authenticated connection
+            return AuthResult(None, self.challenge)
+        scheme = m.group(1)
+        try:
+            token = base64.b64decode(m.group(2), validate=True)
+        except binascii.Error:
+            return AuthResult(None, self.challenge)
+        # A new handshake replaces whatever this connection had proven before.
+        if conn.pending is None:
+            bindings = spnego.channel_bindings.GssChannelBindings(application_data=cbt) if cbt else None
+            conn.user = None
+            conn.context = None
+            conn.pending = spnego.server(protocol="negotiate", channel_bindings=bindings)
+        ctx = conn.pending
+        try:
+            out = ctx.step(token)
+        except spnego.exceptions.SpnegoError as exc:
+            log.debug("negotiate authentication failed: %s", exc)
+            conn.pending = None
+            return AuthResult(None, self.challenge)
+        out_header = f"{scheme} {base64.b64encode(out).decode()}" if out else None
+        if not ctx.complete:
+            return AuthResult(None, [out_header] if out_header else self.challenge)
+        conn.pending = None
+        principal = str(ctx.client_principal or "")
+        if refuse or _user_part(principal).lower() != self.username.lower():
+            log.debug("negotiate authentication refused for %r", principal)
+            return AuthResult(None, self.challenge)
+        conn.user = self.username
+        conn.context = ctx
+        return AuthResult(self.username, final_header=out_header)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP message encryption (multipart/encrypted, as WinRM frames it)
+# ---------------------------------------------------------------------------------------------
+def is_encrypted(content_type: str) -> bool:
+    return content_type.lower().startswith("multipart/encrypted")
+
+
+def unwrap_body(conn: ConnectionAuth, body: bytes) -> bytes:
+    """Decrypt one ``multipart/encrypted`` request body with the connection's NTLM session.
+
+    Layout: boundary, a header block naming the protocol and the plaintext length, boundary,
+    ``Content-Type: application/octet-stream``, then ``<u32 LE sig length><signature>
+    <sealed bytes>`` and the closing boundary.
+    """
+    if conn.context is None:
+        raise AuthError("encrypted message on a connection that has not authenticated")
+    marker = b"\tContent-Type: application/octet-stream\r\n"
+    head, sep, rest = body.partition(marker)
+    if not sep:
+        raise AuthError("malformed multipart/encrypted body")
+    m = re.search(rb"Length=(\d+)", head)
+    if not m:
+        raise AuthError("multipart/encrypted body without Length")
+    expected = int(m.group(1))
+    trailer = _BOUNDARY + b"--\r\n"
+    if rest.endswith(trailer):
+        rest = rest[: -len(trailer)]
+    if len(rest) < 4:
+        raise AuthError("truncated multipart/encrypted body")
+    (sig_len,) = struct.unpack("<I", rest[:4])
+    signature, sealed = rest[4 : 4 + sig_len], rest[4 + sig_len :]
+    try:
+        plain = conn.context.unwrap_winrm(signature, sealed)
+    except spnego.exceptions.SpnegoError as exc:
+        raise AuthError(f"cannot decrypt message: {exc}") from None
+    if len(plain) != expected:
+        raise AuthError(f"decrypted length {len(plain)} != declared {expected}")
+    return bytes(plain)
+
+
+def wrap_body(conn: ConnectionAuth, plain: bytes) -> tuple[str, bytes]:
+    """Seal a response for a connection whose request was encrypted: (content type, body)."""
+    header, sealed, padding = conn.context.wrap_winrm(plain)
+    head = b"\r\n".join(
+        [
+            _BOUNDARY,
+            f"\tContent-Type: {SPNEGO_ENCRYPTED}".encode(),
+            f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length={len(plain) + padding}".encode(),
+            _BOUNDARY,
+            b"\tContent-Type: application/octet-stream",
+            b"",
+        ]
+    )
+    body = head + struct.pack("<I", len(header)) + header + sealed + _BOUNDARY + b"--\r\n"
+    return _ENCRYPTED_CONTENT_TYPE, body

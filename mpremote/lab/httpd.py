@@ -1,0 +1,226 @@
+"""HTTP/1.1 for one emulated host: keep-alive connections, authentication, transport faults.
+
+One asyncio event loop serves every host of a lab. The per-request work (XML, NTLM, PSRP
+serialisation) is CPU-bound Python either way; a single loop avoids paying GIL hand-offs
+between hundreds of server threads, makes ``--latency-ms`` and the ``hang`` fault free
+(sleeping coroutines cost nothing) and still lets 500 hosts listen on 500 ports.
+
+Transport faults played here: ``hang`` (read the request, never answer), ``slow:MS``
+(extra delay on every response), ``http500`` (plain 500 before authentication) and
+``auth-fail`` (correct credentials, still 401). ``wsman-fault`` is the endpoint's;
+``refuse`` and ``bad-cert`` are decided when the lab binds its sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mpremote.lab.auth import Authenticator, AuthError, ConnectionAuth, is_encrypted, unwrap_body, wrap_body
+from mpremote.lab.wsman import WSManEndpoint
+
+log = logging.getLogger(__name__)
+
+#: Largest request body accepted: a 512000-byte envelope plus encryption framing.
+MAX_BODY = 600_000
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+}
+_SOAP = "application/soap+xml;charset=UTF-8"
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
+    """One request off a keep-alive connection; None when the client closed it cleanly."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial.strip():
+            raise _BadRequest(400, "truncated request head") from None
+        return None
+    except asyncio.LimitOverrunError:
+        raise _BadRequest(400, "request head too large") from None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _BadRequest(400, "bad request line")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise _BadRequest(400, "bad header line")
+        key = name.strip().lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = bytearray()
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            if len(body) + size > MAX_BODY:
+                raise _BadRequest(413, "body too large")
+            body += await reader.readexactly(size)
+            await reader.readexactly(2)
+        return _Request(parts[0], parts[1], headers, bytes(body))
+    try:
+        length = int(headers.get("content-length", "0"))
+    except ValueError:
+        raise _BadRequest(411, "bad Content-Length") from None
+    if length > MAX_BODY:
+        raise _BadRequest(413, "body too large")
+    body = await reader.readexactly(length) if length else b""
+    return _Request(parts[0], parts[1], headers, body)
+
+
+def _response(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", "Server: Microsoft-HTTPAPI/2.0"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@dataclass
+class HostFaults:
+    """The transport faults of one host, as flags the connection loop checks."""
+
+    hang: bool = False
+    http500: bool = False
+    auth_fail: bool = False
+    slow_ms: int = 0
+
+
+class HostServer:
+    """The HTTP side of one emulated host; call :meth:`serve` for each accepted connection."""
+
+    def __init__(
+        self,
+        name: str,
+        endpoint: WSManEndpoint,
+        authenticator: Authenticator,
+        *,
+        faults: HostFaults,
+        latency_ms: int,
+        channel_binding: bytes | None,
+        journal: Callable[[dict[str, Any]], None],
+        stopping: asyncio.Event,
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.auth = authenticator
+        self.faults = faults
+        self._delay = (latency_ms + faults.slow_ms) / 1000.0
+        self._cbt = channel_binding
+        self._journal = journal
+        self._stopping = stopping
+        self._writers: set[asyncio.StreamWriter] = set()
+        #: Every HTTP request answered (auth legs included): the benchmark's POST count.
+        self.requests = 0
+
+    def close_connections(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._writers.add(writer)
+        conn = ConnectionAuth()
+        try:
+            while True:
+                try:
+                    req = await _read_request(reader)
+                except _BadRequest as exc:
+                    writer.write(_response(exc.status, [("Connection", "close")], b""))
+                    await writer.drain()
+                    break
+                if req is None:
+                    break
+                if self.faults.hang:
+                    await self._stopping.wait()  # accepted, read, never answered
+                    break
+                status, headers, body = await self._answer(req, conn)
+                self.requests += 1
+                if self._delay:
+                    await asyncio.sleep(self._delay)
+                close = req.headers.get("connection", "").lower() == "close"
+                if close:
+                    headers.append(("Connection", "close"))
+                writer.write(_response(status, headers, body))
+                await writer.drain()
+                if close:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
+            pass  # the client went away mid-request; nothing to answer
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(self, req: _Request, conn: ConnectionAuth) -> tuple[int, list[tuple[str, str]], bytes]:
+        path = req.path.split("?", 1)[0].rstrip("/").lower()
+        if req.method == "GET" and path == "/lab/status":
+            status = {"host": self.name, "open_shells": self.endpoint.open_shells, "requests": self.requests}
+            return 200, [("Content-Type", "application/json")], json.dumps(status).encode()
+        if path != "/wsman":
+            return 404, [], b""
+        if req.method != "POST":
+            return 405, [("Allow", "POST")], b""
+        if self.faults.http500:
+            return 500, [("Content-Type", "text/html")], b"<html><body>Internal Server Error</body></html>"
+
+        result = self.auth.check(
+            conn, req.headers.get("authorization"), channel_binding=self._cbt, refuse=self.faults.auth_fail
+        )
+        if result.user is None:
+            return 401, [("WWW-Authenticate", c) for c in result.challenge], b""
+        headers: list[tuple[str, str]] = []
+        if result.final_header:
+            headers.append(("WWW-Authenticate", result.final_header))
+
+        encrypted = is_encrypted(req.headers.get("content-type", ""))
+        try:
+            plain = unwrap_body(conn, req.body) if encrypted else req.body
+        except AuthError as exc:
+            log.debug("%s: %s", self.name, exc)
+            return 400, headers, b""
+        if not plain:
+            return 200, headers, b""  # the empty POST that sets up an encrypted session
+
+        reply = await self.endpoint.handle(plain, result.user)
+        self._journal({"event": "http", "action": reply.action, "bytes": len(plain), "status": reply.status})
+        if encrypted and conn.context is not None:
+            content_type, body = wrap_body(conn, reply.body)
+        else:
+            content_type, body = _SOAP, reply.body
+        headers.append(("Content-Type", content_type))
+        return reply.status, headers, body
