@@ -1,0 +1,238 @@
+"""``mpremote policy check|next|run|install``: a thin Typer layer over the policy package.
+
+Only Typer is imported at module level: ``policy run`` is started every minute by the
+scheduler and mostly finds nothing due, so it must not pay for the network stack then.
+Bad input exits 2 with ``file:line: field 'x': problem`` on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="Scheduled end-of-day policies: warn, then log off, every evening, exactly once.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+PolicyArg = Annotated[Path, typer.Argument(help="Policy file (YAML).", show_default=False)]
+FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load(path: Path) -> Any:
+    from mpremote.errors import UsageError
+    from mpremote.policy.model import load_policy
+
+    try:
+        return load_policy(path)
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _instant(text: str | None, policy: Any, option: str) -> Any:
+    from datetime import UTC, datetime
+
+    from mpremote.policy.schedule import parse_instant
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        return parse_instant(text, policy)
+    except ValueError:
+        # A time without an offset is read in the policy's zone (parse_instant).
+        raise _fail(
+            f"{option}: expected ISO 8601 such as 2026-03-27T16:45 or 2026-03-27T16:45+01:00, got {text!r}"
+        ) from None
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("table", "json"):
+        raise _fail(f"--format must be table or json, not {fmt!r}")
+
+
+@app.command("check")
+def check_cmd(policy_file: PolicyArg, fmt: FormatOpt = "table") -> None:
+    """Validate a policy (and its targets file) and describe the plan in words."""
+    from mpremote.errors import UsageError
+    from mpremote.policy.describe import describe_policy
+    from mpremote.policy.execute import policy_hosts, policy_selector
+
+    _check_format(fmt)
+    policy = _load(policy_file)
+    try:
+        hosts = policy_hosts(policy)
+        policy_selector(policy)
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
+    host_line = f"{len(hosts)} after limit and exemptions: " + ", ".join(h.name for h in hosts[:8])
+    host_line += " ..." if len(hosts) > 8 else ""
+    if fmt == "json":
+        from mpremote.policy.schedule import upcoming
+
+        typer.echo(
+            json.dumps(
+                {
+                    "policy": policy.name,
+                    "valid": True,
+                    "hosts": [h.name for h in hosts],
+                    "description": describe_policy(policy, hosts=host_line),
+                    "next": [si.to_dict() for si in upcoming(policy, _instant(None, policy, ""), len(policy.stages))],
+                },
+                indent=2,
+            )
+        )
+        return
+    typer.echo("\n".join(describe_policy(policy, hosts=host_line)))
+    typer.echo("OK: policy is valid")
+
+
+@app.command("next")
+def next_cmd(
+    policy_file: PolicyArg,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Start instant, ISO 8601 (no offset: the policy's zone).")
+    ] = None,
+    count: Annotated[int, typer.Option("--count", min=1, max=10000, help="How many stage instants.")] = 10,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Upcoming stage instants, in the policy's zone and in UTC, in time order."""
+    from datetime import UTC
+
+    from mpremote.policy.schedule import upcoming
+
+    _check_format(fmt)
+    policy = _load(policy_file)
+    rows = upcoming(policy, _instant(from_, policy, "--from"), count)
+    if fmt == "json":
+        typer.echo(json.dumps([si.to_dict() for si in rows], indent=2))
+        return
+    typer.echo(f"{'AT (' + policy.timezone + ')':<27} {'UTC':<17} {'STAGE':<8} {'ACTION':<10} FOR T")
+    for si in rows:
+        typer.echo(
+            f"{si.at.isoformat(timespec='minutes'):<27} {si.at.astimezone(UTC).strftime('%Y-%m-%d %H:%M'):<17} "
+            f"{si.stage.label:<8} {si.stage.action:<10} {si.scheduled.strftime('%Y-%m-%d %H:%M')}"
+        )
+    if not rows:
+        typer.echo("(no upcoming instants)")
+
+
+@app.command("run")
+def run_cmd(
+    policy_file: PolicyArg,
+    now: Annotated[str | None, typer.Option("--now", help="Pretend it is this instant (ISO 8601).")] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="State file (default: user state dir).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Query but change nothing.")] = False,
+    audit_log: Annotated[Path | None, typer.Option("--audit-log", help="Append JSONL audit records here.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Per-host deadline, seconds.")] = 60.0,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Hosts at once.")] = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this long for another run.")] = 600.0,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Run what is due now (idempotent; the scheduler calls this every minute)."""
+    from mpremote.errors import MpremoteError, UsageError
+    from mpremote.policy.runner import run_policy
+    from mpremote.policy.state import default_state_path
+
+    _check_format(fmt)
+    policy = _load(policy_file)
+    instant = _instant(now, policy, "--now")
+    state_path = state or default_state_path(policy.path, policy.name)
+    audit_path = audit_log or policy.audit_log
+    execute = _real_execute(audit_path, timeout, concurrency)
+    audit = None
+    if audit_path:
+        from mpremote.policy.execute import audit_sink
+
+        audit = audit_sink(audit_path)
+    try:
+        report = run_policy(
+            policy, instant, state_path, execute=execute, dry_run=dry_run, audit=audit, lock_timeout=lock_timeout
+        )
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
+    except MpremoteError as exc:
+        raise _fail(str(exc), 1) from None
+    if fmt == "json":
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for r in report.interrupted + report.missed + report.skipped:
+            typer.echo(
+                f"  {r.stage} {r.action} for {r.scheduled.isoformat(timespec='minutes')}: {r.outcome} ({r.detail})"
+            )
+        typer.echo(report.summary_line())
+    raise typer.Exit(report.exit_code)
+
+
+def _real_execute(audit_path: Path | None, timeout: float, concurrency: int | None) -> Any:
+    """The library-backed execute, with run options built only when a stage fires."""
+
+    def execute(call: Any) -> Any:
+        from mpremote.api import RunOptions
+        from mpremote.policy.execute import execute_stage
+
+        options = RunOptions(
+            per_host_timeout=timeout,
+            concurrency=concurrency,
+            audit_log=str(audit_path) if audit_path else None,
+            argv=tuple(sys.argv),
+        )
+        return execute_stage(call, options=options)
+
+    return execute
+
+
+@app.command("install")
+def install_cmd(
+    policy_file: PolicyArg,
+    target: Annotated[str, typer.Option("--target", help="cron, systemd or schtasks.")],
+    write: Annotated[bool, typer.Option("--write", help="Write the files (default: print only).")] = False,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="systemd unit / task XML directory for --write.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="cron: file to write the line to.")] = None,
+    state: Annotated[Path | None, typer.Option("--state", help="State file the entry passes to run.")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="Where the entry appends run output.")] = None,
+    python: Annotated[str | None, typer.Option("--python", help="Python interpreter to run.")] = None,
+    audit_log: Annotated[Path | None, typer.Option("--audit-log", help="Audit log the entry passes to run.")] = None,
+    run_as: Annotated[str | None, typer.Option("--run-as", help="schtasks: DOMAIN\\account.")] = None,
+    cron_user: Annotated[str | None, typer.Option("--cron-user", help="cron: add a user field (cron.d).")] = None,
+) -> None:
+    """Print (or with --write, write) the scheduler entry that runs the policy every minute."""
+    from mpremote.policy.install import TARGETS, InstallSpec, plan_install, write_plan
+    from mpremote.policy.state import default_state_path
+
+    if target not in TARGETS:
+        raise _fail(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if target == "cron" and write and output is None:
+        raise _fail("cron: --write needs --output FILE; mpremote never edits a crontab (use 'crontab -e')")
+    policy = _load(policy_file)
+    state_path = (state or default_state_path(policy.path, policy.name)).absolute()
+    log_path = (log or state_path.with_suffix(".log")).absolute()
+    spec = InstallSpec(
+        policy=policy,
+        state=state_path,
+        log=log_path,
+        python=python or sys.executable,
+        audit_log=audit_log.absolute() if audit_log else None,
+        run_as=run_as,
+    )
+    plan = plan_install(
+        spec, target, directory=directory.absolute() if directory else None, output=output, cron_user=cron_user
+    )
+    typer.echo(plan.text, nl=False)
+    if write:
+        for path in write_plan(plan):
+            typer.echo(f"wrote {path}", err=True)
+    else:
+        typer.echo("(printed only; add --write to write the files)" if plan.files else "", err=True)
+    typer.echo(f"next: {plan.next_steps}", err=True)

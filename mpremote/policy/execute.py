@@ -1,0 +1,126 @@
+"""The glue between a policy stage and the library: the real ``execute`` for ``run_policy``.
+
+Kept in one small module so the runner's decisions are tested with a fake ``execute`` and
+this file is the only place that knows the library's call signatures. A logoff stage is an
+ordinary ``run_command(..., "logoff", selector)``: it queries the hosts again at T and acts
+only on sessions still present, still selected and not exempt, re-checking each session's
+owner immediately before acting (act.ps1), exactly like an interactive ``mpremote logoff``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mpremote.errors import UsageError
+from mpremote.hosts import Host
+from mpremote.policy.model import Policy
+from mpremote.policy.runner import StageCall, StageExecution
+
+
+def policy_hosts(policy: Policy) -> list[Host]:
+    """Hosts of the targets file, narrowed by ``limit``, minus exempt hosts and groups."""
+    from mpremote.targets import load_targets
+
+    inventory = load_targets(policy.targets)
+    hosts = inventory.limit(policy.limit) if policy.limit else inventory.limit()
+    return exclude_exempt(hosts, policy, getattr(inventory, "groups", {}))
+
+
+def exclude_exempt(hosts: Sequence[Host], policy: Policy, groups: dict[str, list[str]]) -> list[Host]:
+    """Drop hosts named (or globbed) in ``exempt.hosts`` or belonging to ``exempt.groups``.
+
+    Done before calling the library so exempt hosts are not even contacted.
+    """
+    patterns = [p.casefold() for p in policy.exempt.hosts]
+    exempt_groups = {g.casefold() for g in policy.exempt.groups}
+    in_groups = {
+        name.casefold() for group, names in groups.items() if group.casefold() in exempt_groups for name in names
+    }
+    kept = []
+    for host in hosts:
+        name = host.name.casefold()
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns) or name in in_groups:
+            continue
+        if any(g.casefold() in exempt_groups for g in host.groups):
+            continue
+        kept.append(host)
+    return kept
+
+
+def policy_selector(policy: Policy) -> Any:
+    """The library Selector for the policy's ``select`` with ``exempt.users`` excluded."""
+    from mpremote.selection import Selector
+
+    sel = policy.select
+    try:
+        return Selector(
+            all=sel.all,
+            users=sel.users,
+            state=sel.state,
+            idle_over=sel.idle_over,
+            exclude_users=policy.exempt.users,
+        )
+    except ValueError as exc:
+        raise UsageError(f"{policy.path}: select/exempt: {exc}") from None
+
+
+def execute_stage(call: StageCall, *, options: Any = None) -> StageExecution:
+    """Carry out one stage against the lab; ``options`` is a base ``mpremote.api.RunOptions``."""
+    from mpremote.api import RunOptions, run_command
+    from mpremote.results import totals
+
+    policy, stage = call.policy, call.instant.stage
+    hosts = policy_hosts(policy)
+    if not hosts:
+        return StageExecution(0, "no hosts left after limit and exemptions")
+    opts = replace(options or RunOptions(), dry_run=call.dry_run)
+    outcome = run_command(
+        hosts, stage.action, policy_selector(policy), text=call.text, message_seconds=stage.seconds, options=opts
+    )
+    return StageExecution(
+        exit_code=int(outcome.exit_code),
+        summary=totals(outcome.results).line(),
+        results=[r.to_dict() for r in outcome.results],
+    )
+
+
+def audit_sink(path: str | Path) -> Any:
+    """A callable appending one JSON object per line to the audit log (policy-level records).
+
+    Per-host and per-session records are written by the library itself
+    (``RunOptions.audit_log``); this adds what only the policy knows: which stage, why a
+    stage was missed or skipped, and the run's summary line. Uses ``mpremote.audit`` when it
+    offers a generic ``append``; otherwise appends under a file lock.
+    """
+    target = Path(path)
+    try:
+        from mpremote import audit as audit_mod
+
+        append = getattr(audit_mod, "append_record", None)
+    except ImportError:
+        append = None
+
+    def write(record: dict[str, Any]) -> None:
+        if append is not None:
+            append(target, record)
+            return
+        from datetime import UTC, datetime
+
+        from filelock import FileLock
+
+        line = json.dumps({"ts": datetime.now(UTC).isoformat(), **record}, default=str) + "\n"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock", timeout=60):
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
+
+    return write
