@@ -238,30 +238,54 @@ def _check_header(no: int, line: str) -> None:
             raise fail(f"no column title near column {col}")
 
 
+def _has_column_gap(line: str, end: int) -> bool:
+    """True when ``line[:end]`` has 2+ spaces followed by text at the session column or later.
+
+    Such a run is a gap between columns, never part of a user name: names of up to 20
+    characters end by column 20, and longer ones never contain spaces (see below).
+    """
+    return re.search(r"  +(?=[^ ])", line[SESSION_COL - 2 : end]) is not None
+
+
 def _split_left(line: str, id_start: int, id_text: str, shift: int) -> list[tuple[str, str | None]]:
     """All readings (user, session name) of ``line[1:id_start]`` consistent with the layout.
 
-    ``shift`` is how far right of column 43 the ID ends. A user name longer than 20 pushes
-    the row by its excess; a long id or a session name touching the id may push it further.
+    Two ways of pushing columns are accepted, because we cannot tell which one a given
+    Windows build uses: *printf-like* (a field longer than its width pushes everything after
+    it right by the excess, two spaces kept) and *collision-only* (a field keeps its column
+    unless the previous one runs into it, then it starts one space after). ``shift`` is how
+    far right of column 43 the ID ends: from 0 up to the most that overflow could push it,
+    or any amount when the ID sits tight (1-2 spaces) after the text before it.
     """
     readings: list[tuple[str, str | None]] = []
     end = len(line[:id_start].rstrip(" "))
     if end <= USER_COL or line[USER_COL] == " ":
         return readings
     id_push = max(0, len(id_text) - 2)
-    # (a) blank session name: everything is the user name.
+    tight = id_start - end <= 3
+
+    def shift_ok(user_end: int) -> bool:
+        return shift <= max(0, user_end - USER_WIDTH) + id_push or tight
+
+    # (a) blank session name: everything is the user name. A run of spaces that ends at the
+    # session column or later is a column gap, never part of a name.
     user = line[USER_COL:end]
-    excess = max(0, len(user) - USER_WIDTH)
-    if excess <= shift <= excess + id_push:
+    if shift_ok(end - 1) and not _has_column_gap(line, end):
         readings.append((user, None))
-    # (b) the last token is the session name, at exactly the column the layout gives it.
+    # (b) the last token is the session name (one token, no spaces): at column 23 after a
+    # name of at most 21 characters, else one (collision-only) or two (printf) spaces after it.
     start = line.rfind(" ", 0, end) + 1
-    if start > USER_COL + 1 and line[start - 2 : start] == "  ":
-        user = line[USER_COL:start].rstrip(" ")
-        excess = max(0, len(user) - USER_WIDTH)
-        tight = id_start - end <= 2  # a long session name pushing the id
-        if start == SESSION_COL + excess and (excess <= shift <= excess + id_push or (shift > excess and tight)):
-            readings.append((user, line[start:end]))
+    user = line[USER_COL:start].rstrip(" ")
+    user_end = len(user)  # its last column, since it starts at column 1
+    placed = (start == SESSION_COL and user_end <= USER_WIDTH + 1) or (
+        start > SESSION_COL and start - user_end in (2, 3)
+    )
+    if user and placed and not _has_column_gap(line, user_end + 1) and shift_ok(user_end):
+        readings.append((user, line[start:end]))
+    if len(readings) == 2 and " " in readings[0][0][USER_WIDTH + 1 :]:
+        # Identical text under collision-only layout: "<long name> <token>". Names over 20
+        # characters are never SAM account names and have no spaces; read it as name + session.
+        readings = readings[1:]
     return readings
 
 
@@ -346,10 +370,8 @@ def parse_quser(text: str) -> list[Session]:
     return [s for _, s in parsed]
 
 
-# qwinsta: " SESSIONNAME       USERNAME                 ID  STATE   TYPE        DEVICE"
-QWINSTA_SESSION_COL = 1
+# qwinsta: " SESSIONNAME       USERNAME                 ID  STATE   TYPE        DEVICE", ID ends at 45
 QWINSTA_USER_COL = 19
-QWINSTA_ID_END_COL = 45
 #: A digit run ending left of this is inside the user name (19..38), never the id.
 QWINSTA_MIN_ID_END = 40
 
@@ -370,19 +392,43 @@ def parse_qwinsta(text: str) -> list[Session]:
         raise QuserParseError("not a qwinsta header", line_no=header_no, line=header)
     out: list[tuple[int, Session]] = []
     for no, line in lines[1:]:
-        if line[0] not in "> ":
-            raise QuserParseError("column 0 must be '>' or a space", line_no=no, line=line)
-        m = next((m for m in _ID_RE.finditer(line + " ") if m.end() - 1 >= QWINSTA_MIN_ID_END), None)
-        tail = _QWINSTA_TAIL_RE.fullmatch(line, m.start()) if m else None
-        if m is None or tail is None:
-            raise QuserParseError("no session id followed by a state at the qwinsta columns", line_no=no, line=line)
-        state = parse_state(tail[3])
-        left = line[: m.start()].ljust(QWINSTA_USER_COL)
-        session_name = left[QWINSTA_SESSION_COL:QWINSTA_USER_COL].strip(" ")
-        if " " in session_name:
-            raise QuserParseError("session name runs into the user name column", line_no=no, line=line)
-        user = left[QWINSTA_USER_COL:].strip(" ")
-        session = Session(user, session_name or None, int(m[0]), state, None, "", line[0] == ">")
-        out.append((no, session))
+        out.append((no, _parse_qwinsta_row(no, line)))
     _check_unique(out, dict(lines))
     return [s for _, s in out]
+
+
+def _parse_qwinsta_row(no: int, line: str) -> Session:
+    """One qwinsta row: session name token at 1, user name at 19 (or one space after a long
+    session name), then ID, STATE and optional TYPE/DEVICE. Exactly one reading or an error."""
+    if line[0] not in "> ":
+        raise QuserParseError("column 0 must be '>' or a space", line_no=no, line=line)
+    found: list[Session] = []
+    for m in _ID_RE.finditer(line + " "):
+        tail = _QWINSTA_TAIL_RE.fullmatch(line, m.start()) if m.end() - 1 >= QWINSTA_MIN_ID_END else None
+        if tail is None or not _is_state_word(tail[3]):
+            continue
+        end = len(line[: m.start()].rstrip(" "))
+        name_end = line.find(" ", 1) if line[1] != " " else 1
+        name_end = end if name_end == -1 or name_end > end else name_end
+        user_start = len(line) - len(line[name_end:].lstrip(" "))
+        user = line[user_start:end] if user_start < end else ""
+        fits = (
+            not user
+            or user_start == QWINSTA_USER_COL
+            or (user_start > QWINSTA_USER_COL and line[user_start - 2] != " ")
+        )
+        if fits and "  " not in user:
+            session_name = line[1:name_end] or None
+            found.append(Session(user, session_name, int(m[0]), parse_state(tail[3]), None, "", line[0] == ">"))
+    if len(found) != 1:
+        why = "ambiguous row" if found else "no session id followed by a state at the qwinsta columns"
+        raise QuserParseError(why, line_no=no, line=line)
+    return found[0]
+
+
+def _is_state_word(word: str) -> bool:
+    try:
+        parse_state(word)
+    except QuserParseError:
+        return False
+    return True

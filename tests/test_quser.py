@@ -132,11 +132,11 @@ def test_long_user_name_pushes_the_row_right() -> None:
     ]
 
 
-def test_row_whose_id_sits_where_no_name_length_puts_it_is_refused() -> None:
-    # A 24-character name pushes the id to column 47; at 45 the row fits no reading.
+def test_row_pushed_further_than_anything_in_it_explains_is_refused() -> None:
+    # "ana" cannot push the id from column 43 to 47; such a row is not from quser.
     header = EN.splitlines()[0]
     with pytest.raises(QuserParseError, match="do not fit"):
-        parse_quser(f"{header}\n another very long name x                    9  Disc            4  18-Nov-22 09:36\n")
+        parse_quser(f"{header}\n ana                                           9  Disc            4  18-Nov-22 09:36\n")
 
 
 def test_user_names_with_digits_and_state_words_do_not_fool_the_anchor() -> None:
