@@ -17,6 +17,7 @@ Simplifications, stated once:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import threading
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from psrpcore.types import ErrorCategory, PSCustomObject
 from mpremote.lab import contract
 from mpremote.lab.labfile import WMSSHELL_USER, HostSpec, SessionSpec
 from mpremote.lab.locales import get_locale, render_quser, render_qwinsta
+
+_log = logging.getLogger(__name__)
 
 #: Exit code of a failing quser/logoff/tsdiscon/msg (real tools return 1; doubt for msg).
 NATIVE_FAILURE = 1
@@ -126,10 +129,19 @@ class EmulatedHost:
         from mpremote.lab import scripts_twin
 
         with self.lock:
-            twin = scripts_twin.match(commands)
-            if twin is not None:
-                return twin(self, commands[0], operator or self.operator_user)
-            return commands_mod.Interpreter(self, operator or self.operator_user).run(commands)
+            try:
+                twin = scripts_twin.match(commands)
+                if twin is not None:
+                    return twin(self, commands[0], operator or self.operator_user)
+                return commands_mod.Interpreter(self, operator or self.operator_user).run(commands)
+            except Exception as exc:  # a lab bug must fail one pipeline, never the server thread
+                _log.exception("host %s: pipeline crashed", self.name)
+                return contract.PipelineResult(
+                    failure=contract.ErrorSpec(
+                        message=f"emulated host internal error: {type(exc).__name__}: {exc}",
+                        fully_qualified_error_id="LabInternalError",
+                    )
+                )
 
     # ------------------------------------------------------------------ faults and effects
 
@@ -149,8 +161,15 @@ class EmulatedHost:
             name = self._rng.choice([n for n in _REUSE_NAMES if n.casefold() not in taken] or ["reuser"])
             logon = (s.logon or self._latest_logon()) + timedelta(hours=1, minutes=7)
             self._sessions[sid] = dataclasses.replace(
-                s, username=name, state="active", session_name=f"rdp-tcp#{sid + 200}", idle_seconds=0,
-                logon=logon, station_id=None, is_admin=False)
+                s,
+                username=name,
+                state="active",
+                session_name=f"rdp-tcp#{sid + 200}",
+                idle_seconds=0,
+                logon=logon,
+                station_id=None,
+                is_admin=False,
+            )
 
     def _latest_logon(self) -> Any:
         from mpremote.lab.labfile import BASE_TIME
@@ -187,8 +206,13 @@ class EmulatedHost:
 
     def _foreign_server(self, switches: dict[str, str], result: NativeResult) -> bool:
         server = switches.get("server")
-        if server and server.casefold() not in {self.name.casefold(), self.computer_name.casefold(),
-                                                "localhost", "127.0.0.1", "."}:
+        if server and server.casefold() not in {
+            self.name.casefold(),
+            self.computer_name.casefold(),
+            "localhost",
+            "127.0.0.1",
+            ".",
+        }:
             result.err("Error 0x000006BA enumerating sessionnames")
             result.err(self.locale.error(RPC_UNAVAILABLE, "The RPC server is unavailable."))
             result.exit_code = NATIVE_FAILURE
@@ -216,8 +240,9 @@ class EmulatedHost:
             result.err(self.locale.no_user.format(target=target))
             result.exit_code = NATIVE_FAILURE
             return result
-        for line in render_quser(users, self.locale, date_format=self.spec.date_format,
-                                 mangle_header=self.spec.oem_mangle):
+        for line in render_quser(
+            users, self.locale, date_format=self.spec.date_format, mangle_header=self.spec.oem_mangle
+        ):
             result.out(line)
         return result
 
@@ -230,8 +255,11 @@ class EmulatedHost:
         rows = list(self._sessions.values())
         if words and words[0] != "*":
             t = words[0].casefold()
-            rows = [s for s in rows if str(s.id) == t or (s.username or "").casefold() == t
-                    or (s.session_name or "").casefold() == t]
+            rows = [
+                s
+                for s in rows
+                if str(s.id) == t or (s.username or "").casefold() == t or (s.session_name or "").casefold() == t
+            ]
         if not rows:
             result.err(self.locale.no_session.format(target=words[0]))
             result.exit_code = NATIVE_FAILURE
@@ -279,8 +307,9 @@ class EmulatedHost:
         """Already-disconnected sessions stay as they are and log nothing (doubt: real tsdiscon
         may print an error for them)."""
         if s.state != "disconnected":
-            self._sessions[s.id] = dataclasses.replace(s, state="disconnected", session_name=None,
-                                                       idle_seconds=0, station_id=None)
+            self._sessions[s.id] = dataclasses.replace(
+                s, state="disconnected", session_name=None, idle_seconds=0, station_id=None
+            )
             self._emit("disconnect", s)
 
     def logoff(self, args: Sequence[str] = ()) -> NativeResult:
@@ -318,9 +347,12 @@ class EmulatedHost:
             if not recipients:
                 result.err(self.locale.error(SESSION_NOT_FOUND, self.locale.session_not_found))
         else:
-            recipients = [s for s in self._sessions.values()
-                          if (s.username or "").casefold() == target.casefold()
-                          or (s.session_name or "").casefold() == target.casefold()]
+            recipients = [
+                s
+                for s in self._sessions.values()
+                if (s.username or "").casefold() == target.casefold()
+                or (s.session_name or "").casefold() == target.casefold()
+            ]
             if not recipients:
                 result.err(self.locale.msg_names_failed.format(code=NATIVE_FAILURE))
         if not recipients:
@@ -358,12 +390,22 @@ class EmulatedHost:
             raise CmdletError(self.command_not_found(name))
 
     def _wms_object(self, s: SessionSpec) -> PSCustomObject:
-        state = ("Disconnected" if s.state == "disconnected"
-                 else "ConnectedToStation" if s.station_id is not None else "RemoteConnection")
+        state = (
+            "Disconnected"
+            if s.state == "disconnected"
+            else "ConnectedToStation"
+            if s.station_id is not None
+            else "RemoteConnection"
+        )
         return PSCustomObject(
-            PSTypeName=WMS_TYPE_NAME, SessionId=s.id, UserName=s.username or "",
-            DomainName=s.domain or "", State=state, StationId=s.station_id or 0,
-            IsAdmin=s.is_admin, ComputerName=self.computer_name,
+            PSTypeName=WMS_TYPE_NAME,
+            SessionId=s.id,
+            UserName=s.username or "",
+            DomainName=s.domain or "",
+            State=state,
+            StationId=s.station_id or 0,
+            IsAdmin=s.is_admin,
+            ComputerName=self.computer_name,
         )
 
     def _wms_visible(self, s: SessionSpec) -> bool:
@@ -371,15 +413,22 @@ class EmulatedHost:
         return bool(s.username) and not s.is_wmsshell and s.username != WMSSHELL_USER
 
     def _wms_error(self, message: str, category: ErrorCategory, fqid: str, exc: str, sid: int) -> CmdletError:
-        return CmdletError(contract.ErrorSpec(message=message, exception_type=exc, category=int(category),
-                                              fully_qualified_error_id=fqid, target=sid))
+        return CmdletError(
+            contract.ErrorSpec(
+                message=message, exception_type=exc, category=int(category), fully_qualified_error_id=fqid, target=sid
+            )
+        )
 
     def _wms_target(self, name: str, sid: int) -> SessionSpec:
         s = self._sessions.get(sid)
         if s is None or not self._wms_visible(s):
-            raise self._wms_error(self.locale.wms_not_found.format(id=sid), ErrorCategory.ObjectNotFound,
-                                  f"SessionNotFound,Microsoft.MultiPoint.Management.{name}",
-                                  "System.ArgumentException", sid)
+            raise self._wms_error(
+                self.locale.wms_not_found.format(id=sid),
+                ErrorCategory.ObjectNotFound,
+                f"SessionNotFound,Microsoft.MultiPoint.Management.{name}",
+                "System.ArgumentException",
+                sid,
+            )
         return s
 
     def get_wms_session(self, session_id: int | None = None) -> list[PSCustomObject]:
@@ -394,9 +443,13 @@ class EmulatedHost:
         self.before_action(sid)
         s = self._wms_target(name.replace("-", ""), sid)
         if self._protected(s) or self.spec.has_fault("access-denied"):
-            raise self._wms_error(self.locale.wms_access_denied, ErrorCategory.PermissionDenied,
-                                  f"AccessDenied,Microsoft.MultiPoint.Management.{name.replace('-', '')}",
-                                  "System.UnauthorizedAccessException", sid)
+            raise self._wms_error(
+                self.locale.wms_access_denied,
+                ErrorCategory.PermissionDenied,
+                f"AccessDenied,Microsoft.MultiPoint.Management.{name.replace('-', '')}",
+                "System.UnauthorizedAccessException",
+                sid,
+            )
         if disconnect:
             self._disconnect(s)
         else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,11 +95,29 @@ class LabSpec:
 def system_sessions(multipoint: bool, computer_name: str, *, console_user: str | None = None) -> list[SessionSpec]:
     """services, console and the RDP listener, as every real host has them."""
     if multipoint:
-        console = SessionSpec(WMSSHELL_USER, CONSOLE_ID, "active", "console", computer_name.upper(),
-                              0, BASE_TIME - timedelta(days=3), is_console=True, is_wmsshell=True)
+        console = SessionSpec(
+            WMSSHELL_USER,
+            CONSOLE_ID,
+            "active",
+            "console",
+            computer_name.upper(),
+            0,
+            BASE_TIME - timedelta(days=3),
+            is_console=True,
+            is_wmsshell=True,
+        )
     elif console_user:
-        console = SessionSpec(console_user, CONSOLE_ID, "active", "console", computer_name.upper(), 0,
-                              BASE_TIME - timedelta(hours=20), is_console=True, is_admin=True)
+        console = SessionSpec(
+            console_user,
+            CONSOLE_ID,
+            "active",
+            "console",
+            computer_name.upper(),
+            0,
+            BASE_TIME - timedelta(hours=20),
+            is_console=True,
+            is_admin=True,
+        )
     else:
         console = SessionSpec(None, CONSOLE_ID, "connected", "console", is_console=True, idle_seconds=None)
     return [
@@ -111,8 +129,25 @@ def system_sessions(multipoint: bool, computer_name: str, *, console_user: str |
 
 # --------------------------------------------------------------------------- generation
 
-_PLAIN_NAMES = ("ana", "jgarcia", "lucas", "mchen", "teacher", "aisha.k", "pat", "kowalski", "student07",
-                "nkrumah", "lfernandez", "tomasz", "priya", "b.smith", "o'brien", "yuki", "ahmed.r")
+_PLAIN_NAMES = (
+    "ana",
+    "jgarcia",
+    "lucas",
+    "mchen",
+    "teacher",
+    "aisha.k",
+    "pat",
+    "kowalski",
+    "student07",
+    "nkrumah",
+    "lfernandez",
+    "tomasz",
+    "priya",
+    "b.smith",
+    "o'brien",
+    "yuki",
+    "ahmed.r",
+)
 _ACCENTED_NAMES = ("Zoë", "Søren", "émile", "j.müller", "Ana Belén", "Łukasz", "maría josé")
 _SPACED_NAMES = ("van der Berg", "maría josé", "sam lee", "Ana Belén", "de la Cruz")
 
@@ -173,25 +208,35 @@ def generate_host(name: str, sessions: int, rng: random.Random, locale: str, mul
             if multipoint and rng.random() < 0.6:
                 station += 1
                 station_id = station
-        specs.append(SessionSpec(
-            username=user, id=sid, state="active" if active else "disconnected",
-            session_name=f"rdp-tcp#{rdp}" if active else None, domain=DEFAULT_DOMAIN,
-            idle_seconds=_pick_idle(rng, active), logon=logon, station_id=station_id,
-            is_admin=user == "teacher",
-        ))
+        specs.append(
+            SessionSpec(
+                username=user,
+                id=sid,
+                state="active" if active else "disconnected",
+                session_name=f"rdp-tcp#{rdp}" if active else None,
+                domain=DEFAULT_DOMAIN,
+                idle_seconds=_pick_idle(rng, active),
+                logon=logon,
+                station_id=station_id,
+                is_admin=user == "teacher",
+            )
+        )
     return HostSpec(name=name, locale=locale, multipoint=multipoint, sessions=tuple(specs))
 
 
-def generate_lab(hosts: int, sessions_per_host: int, seed: int, locale: str = DEFAULT_LOCALE,
-                 multipoint: bool = True) -> LabSpec:
+def generate_lab(
+    hosts: int, sessions_per_host: int, seed: int, locale: str = DEFAULT_LOCALE, multipoint: bool = True
+) -> LabSpec:
     """A seeded lab: hosts ``mp-lab-001``..; the same arguments give the same lab everywhere
     (each host draws from its own ``Random(f"{seed}:{index}")``, string seeds being stable)."""
     if locale not in LOCALES:
         raise ValueError(f"unknown locale {locale!r}; known: {', '.join(LOCALES)}")
-    return LabSpec(tuple(
-        generate_host(f"mp-lab-{i:03d}", sessions_per_host, random.Random(f"{seed}:{i}"), locale, multipoint)
-        for i in range(1, hosts + 1)
-    ))
+    return LabSpec(
+        tuple(
+            generate_host(f"mp-lab-{i:03d}", sessions_per_host, random.Random(f"{seed}:{i}"), locale, multipoint)
+            for i in range(1, hosts + 1)
+        )
+    )
 
 
 # --------------------------------------------------------------------------- lab files
@@ -217,8 +262,7 @@ def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _LineDict
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         out[key] = loader.construct_object(value_node, deep=True)
         out.lines[str(key)] = key_node.start_mark.line + 1
     return out
@@ -228,8 +272,19 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ig
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _QUSER_IDLE = re.compile(r"^(?:(\d+)\+)?(\d+):(\d{2})$")
-_HOST_KEYS = {"name", "computer_name", "locale", "date_format", "multipoint", "domain", "oem_mangle",
-              "system_sessions", "console_user", "faults", "sessions"}
+_HOST_KEYS = {
+    "name",
+    "computer_name",
+    "locale",
+    "date_format",
+    "multipoint",
+    "domain",
+    "oem_mangle",
+    "system_sessions",
+    "console_user",
+    "faults",
+    "sessions",
+}
 _SESSION_KEYS = {"user", "domain", "id", "session", "state", "idle", "logon", "admin", "station"}
 _DEFAULT_KEYS = {"locale", "date_format", "multipoint", "domain"}
 
@@ -309,14 +364,23 @@ def _read_session(r: _Reader, node: Any, where: str, default_domain: str) -> Ses
         raise r.fail(node, "idle", where, str(exc)) from None
     logon_raw = node.get("logon")
     try:
-        logon = logon_raw if isinstance(logon_raw, datetime) else (
-            datetime.fromisoformat(str(logon_raw)) if logon_raw is not None else BASE_TIME)
+        logon = (
+            logon_raw
+            if isinstance(logon_raw, datetime)
+            else (datetime.fromisoformat(str(logon_raw)) if logon_raw is not None else BASE_TIME)
+        )
     except ValueError:
         raise r.fail(node, "logon", where, f"not a date and time (YYYY-MM-DD HH:MM): {logon_raw!r}") from None
     return SessionSpec(
-        username=str(user), id=sid, state=state, session_name=name,
-        domain=r.get(node, "domain", where, str, default_domain), idle_seconds=idle, logon=logon,
-        station_id=r.get(node, "station", where, int, None), is_admin=r.get(node, "admin", where, bool, False),
+        username=str(user),
+        id=sid,
+        state=state,
+        session_name=name,
+        domain=r.get(node, "domain", where, str, default_domain),
+        idle_seconds=idle,
+        logon=logon,
+        station_id=r.get(node, "station", where, int, None),
+        is_admin=r.get(node, "admin", where, bool, False),
     )
 
 
@@ -350,9 +414,17 @@ def _read_host(r: _Reader, node: Any, where: str, defaults: dict[str, Any]) -> H
     if r.get(node, "system_sessions", where, bool, True):
         console_user = r.get(node, "console_user", where, str, None)
         sessions[:0] = system_sessions(multipoint, computer or name, console_user=console_user)
-    return HostSpec(name=name, locale=locale, multipoint=multipoint, sessions=tuple(sessions),
-                    faults=tuple(parsed_faults), computer_name=computer, date_format=date_format,
-                    oem_mangle=r.get(node, "oem_mangle", where, bool, False), domain=domain)
+    return HostSpec(
+        name=name,
+        locale=locale,
+        multipoint=multipoint,
+        sessions=tuple(sessions),
+        faults=tuple(parsed_faults),
+        computer_name=computer,
+        date_format=date_format,
+        oem_mangle=r.get(node, "oem_mangle", where, bool, False),
+        domain=domain,
+    )
 
 
 def load_lab_file(path: str | Path) -> LabSpec:
@@ -364,7 +436,7 @@ def load_lab_file(path: str | Path) -> LabSpec:
     except OSError as exc:
         raise InputFileError(p, None, None, f"cannot read: {exc.strerror or exc}") from None
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        doc = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise InputFileError(p, line, None, f"not valid YAML: {exc.problem}") from None

@@ -1,0 +1,331 @@
+"""Python twins of the project's own PowerShell scripts (``mpremote/remote/scripts``).
+
+A real host runs ``query.ps1``/``act.ps1`` with PowerShell; the lab recognises them by their
+exact text (read from the package at every call, so an edited script is still recognised,
+line endings normalised) and runs a twin that calls the same emulated ``quser``/``logoff``/
+``tsdiscon``/``msg``/``*-WmsSession`` primitives and returns objects with the same property
+names, order and types as the PowerShell would. A script the lab does not recognise is
+interpreted line by line instead (``commands.py``), and fails there like any unknown text.
+
+If a script changes in ways its twin does not know, the twin is wrong: keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from psrpcore.types import ErrorCategory, PSCustomObject
+
+from mpremote.lab import contract
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mpremote.lab.hostmodel import EmulatedHost
+
+Twin = Callable[["EmulatedHost", contract.CommandSpec, str], contract.PipelineResult]
+
+
+def normalise(text: str) -> str:
+    """Script text as compared: no BOM, LF line endings, no trailing blank space."""
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").rstrip()
+
+
+def script_text(name: str) -> str:
+    """The packaged script's current text (read each time: tiny, and edits must be seen)."""
+    raw = resources.files("mpremote.remote").joinpath("scripts", name).read_text(encoding="utf-8")
+    return normalise(raw)
+
+
+def match(commands: list[contract.CommandSpec]) -> Twin | None:
+    """The twin for a pipeline that is exactly one of the project's scripts, else None."""
+    if len(commands) != 1 or not commands[0].is_script:
+        return None
+    text = normalise(commands[0].text)
+    for name, twin in (("query.ps1", run_query), ("act.ps1", run_act)):
+        if text == script_text(name):
+            return twin
+    return None
+
+
+# --------------------------------------------------------------------------- parameter binding
+
+
+class BindingError(Exception):
+    def __init__(self, spec: contract.ErrorSpec) -> None:
+        super().__init__(spec.message)
+        self.spec = spec
+
+
+def _binding_error(message: str, fqid: str) -> BindingError:
+    return BindingError(
+        contract.ErrorSpec(
+            message=message,
+            exception_type="System.Management.Automation.ParameterBindingException",
+            category=int(ErrorCategory.InvalidArgument),
+            fully_qualified_error_id=fqid,
+        )
+    )
+
+
+def bind(spec: contract.CommandSpec, names: list[str]) -> dict[str, Any]:
+    """PowerShell's binding, reduced: names case-insensitive (unique prefixes too), then
+    positional arguments in ``param()`` order. Returns only the parameters given."""
+    bound: dict[str, Any] = {}
+    positional: list[Any] = []
+    for pname, value in spec.parameters:
+        if pname is None:
+            positional.append(value)
+            continue
+        hits = [n for n in names if n.lower() == pname.lower()] or [
+            n for n in names if n.lower().startswith(pname.lower())
+        ]
+        if len(hits) != 1:
+            raise _binding_error(
+                f"A parameter cannot be found that matches parameter name '{pname}'.", "NamedParameterNotFound"
+            )
+        bound[hits[0]] = value
+    free = [n for n in names if n not in bound]
+    if len(positional) > len(free):
+        raise _binding_error(
+            f"A positional parameter cannot be found that accepts argument '{positional[len(free)]}'.",
+            "PositionalParameterNotFound",
+        )
+    bound.update(zip(free, positional, strict=False))
+    return bound
+
+
+def to_int(value: Any) -> int:
+    """``[int]$x``: $null is 0, numeric strings convert, halves round to even. ValueError else."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return round(value)
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return round(float(text))
+
+
+def to_str(value: Any) -> str:
+    """``[string]$x``: $null is the empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+def prop(obj: Any, name: str) -> Any:
+    """``$obj.Name`` on a hashtable (case-insensitive key) or a PSObject; $null when absent."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if str(k).lower() == name.lower():
+                return v
+        return None
+    ps = getattr(obj, "PSObject", None)
+    if ps is not None:
+        for p in list(ps.extended_properties) + list(ps.adapted_properties):
+            if p.name.lower() == name.lower():
+                return getattr(obj, p.name)
+    return None
+
+
+def _ord_upper(text: str) -> str:
+    """.NET OrdinalIgnoreCase: per-character simple upper case (length never changes)."""
+    return "".join(u if len(u := c.upper()) == 1 else c for c in text)
+
+
+def _run_failed(spec: contract.ErrorSpec) -> contract.PipelineResult:
+    return contract.PipelineResult(failure=spec)
+
+
+# --------------------------------------------------------------------------- query.ps1
+
+
+def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> contract.PipelineResult:
+    """query.ps1: quser 2>&1 split into stdout/stderr, plus Get-WmsSession -All if present."""
+    try:
+        params = bind(spec, ["IncludeWms"])
+    except BindingError as exc:
+        return _run_failed(exc.spec)
+    include = params.get("IncludeWms", True)
+    if not isinstance(include, bool | int):
+        return _run_failed(
+            _binding_error(
+                "Cannot process argument transformation on parameter 'IncludeWms'. Boolean parameters "
+                "accept only Boolean values and numbers, such as $True, $False, 1 or 0.",
+                "ParameterArgumentTransformationError,query.ps1",
+            ).spec
+        )
+    result = host.quser([])
+    host.last_exit_code = result.exit_code
+    wms = None
+    if include and host.spec.multipoint:
+        wms = [
+            PSCustomObject(
+                SessionId=to_int(prop(o, "SessionId")),
+                UserName=to_str(prop(o, "UserName")),
+                DomainName=to_str(prop(o, "DomainName")),
+                State=to_str(prop(o, "State")),
+                StationId=to_int(prop(o, "StationId")),
+                IsAdmin=bool(prop(o, "IsAdmin")),
+            )
+            for o in host.get_wms_session(None)
+        ]
+    domain, _, user = operator.rpartition("\\")  # "LAB\\ana" -> ("LAB", "ana"); "ana" -> ("", "ana")
+    return contract.PipelineResult(
+        output=[
+            PSCustomObject(
+                ComputerName=host.computer_name,
+                OperatorUser=user,
+                # [Environment]::UserDomainName: the computer name for a local account.
+                OperatorDomain=domain or host.computer_name,
+                QuserStdout="\n".join(result.stdout),
+                QuserStderr="\n".join(result.stderr),
+                QuserExitCode=result.exit_code,
+                WmsAvailable=wms is not None,
+                WmsSessions=wms,
+            )
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- act.ps1
+
+_ACT_PARAMS = ["Action", "Backend", "Targets", "Text", "MessageSeconds"]
+_VANISHED_DETAIL = "session no longer belongs to this user; left alone"
+
+
+def _validate_set(params: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
+    value = to_str(params.get(name))
+    if value.lower() not in allowed:
+        raise _binding_error(
+            f"Cannot validate argument on parameter '{name}'. The argument \"{value}\" does not belong "
+            f'to the set "{",".join(allowed)}" specified by the ValidateSet attribute. Supply an '
+            "argument that is in the set and then try the command again.",
+            "ParameterArgumentValidationError,act.ps1",
+        )
+    return value.lower()
+
+
+def _owner_ok(
+    host: EmulatedHost, backend: str, sid: int, user: str, logon: str, errors: list[contract.ErrorSpec]
+) -> bool:
+    """Test-SessionOwner: the id still shows the same user (and, for quser, logon text)."""
+    from mpremote.lab.hostmodel import CmdletError
+
+    if backend == "wms":
+        try:
+            found = host.get_wms_session(sid)
+        except CmdletError as exc:
+            # -ErrorAction SilentlyContinue hides "not found" but not CommandNotFoundException.
+            if exc.spec.fully_qualified_error_id == "CommandNotFoundException":
+                errors.append(exc.spec)
+            return False
+        return bool(found) and _ord_upper(to_str(prop(found[0], "UserName"))) == _ord_upper(user)
+    result = host.quser([str(sid)])  # 2>$null
+    host.last_exit_code = result.exit_code
+    if result.exit_code != 0:
+        return False
+    for line in result.stdout[1:]:
+        if len(line) < 2:
+            continue
+        body = line[1:]
+        name_ok = _ord_upper(body[: len(user)]) == _ord_upper(user) and (
+            len(body) == len(user) or body[len(user)].isspace()
+        )
+        if name_ok and line.rstrip().endswith(logon):
+            return True
+    return False
+
+
+def _act_one(host: EmulatedHost, action: str, backend: str, sid: int, text: str, seconds: int) -> tuple[list[str], int]:
+    """The try block of act.ps1: the command's merged output lines and ``$code``."""
+    from mpremote.lab.hostmodel import CmdletError
+
+    try:
+        if action == "message":
+            result = host.msg([str(sid), f"/time:{seconds}"], stdin=text + "\r\n")
+        elif backend == "wms":
+            (host.close_wms_session if action == "logoff" else host.disconnect_wms_session)(sid)
+            return [], 0
+        elif action == "logoff":
+            result = host.logoff([str(sid)])
+        else:
+            result = host.tsdiscon([str(sid)])
+    except CmdletError as exc:  # -ErrorAction Stop: caught, $code = -1
+        return [exc.spec.message], -1
+    host.last_exit_code = result.exit_code
+    return [t for _, t in result.lines], result.exit_code
+
+
+def run_act(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> contract.PipelineResult:
+    """act.ps1: per target, re-verify ownership right before acting, then act or say vanished."""
+    try:
+        params = bind(spec, _ACT_PARAMS)
+        for name in ("Action", "Backend", "Targets"):
+            if params.get(name) is None:
+                raise _binding_error(
+                    f"Cannot bind argument to parameter '{name}' because it is null."
+                    if name in params
+                    else f"Cannot process command because of one or more missing mandatory parameters: {name}.",
+                    "ParameterArgumentValidationErrorNullNotAllowed,act.ps1"
+                    if name in params
+                    else "MissingMandatoryParameter,act.ps1",
+                )
+        action = _validate_set(params, "Action", ("logoff", "disconnect", "message"))
+        backend = _validate_set(params, "Backend", ("quser", "wms"))
+        seconds = to_int(params.get("MessageSeconds", 60))
+    except (BindingError, ValueError) as exc:
+        spec_ = exc.spec if isinstance(exc, BindingError) else _binding_error(str(exc), "ParameterArgument").spec
+        return _run_failed(spec_)
+    targets = params["Targets"]
+    targets = list(targets) if isinstance(targets, list | tuple) else [targets]
+    text = to_str(params.get("Text", ""))
+    out: list[Any] = []
+    errors: list[contract.ErrorSpec] = []
+    sid: int | None = None
+    for t in targets:
+        try:
+            sid = to_int(prop(t, "Id"))
+        except ValueError:  # the assignment fails; $id keeps its previous value, as in PowerShell
+            errors.append(
+                contract.ErrorSpec(
+                    message=f'Cannot convert value "{prop(t, "Id")}" to type "System.Int32". Error: '
+                    '"Input string was not in a correct format."',
+                    exception_type="System.Management.Automation.RuntimeException",
+                    category=int(ErrorCategory.InvalidArgument),
+                    fully_qualified_error_id="InvalidCastFromStringToInteger",
+                )
+            )
+        the_id = sid or 0
+        user = to_str(prop(t, "UserName"))
+        logon = to_str(prop(t, "LogonText"))
+        host.before_action(the_id)
+        if not _owner_ok(host, backend, the_id, user, logon, errors):
+            out.append(
+                PSCustomObject(
+                    Id=the_id, UserName=user, Outcome="vanished", Denied=False, ExitCode=None, Detail=_VANISHED_DETAIL
+                )
+            )
+            continue
+        lines, code = _act_one(host, action, backend, the_id, text, seconds)
+        detail = " ".join(lines).strip()
+        denied = code != 0 and ("[5]" in detail or "denied" in detail.lower())
+        out.append(
+            PSCustomObject(
+                Id=the_id,
+                UserName=user,
+                Outcome="done" if code == 0 else "failed",
+                Denied=denied,
+                ExitCode=code,
+                Detail=detail,
+            )
+        )
+    return contract.PipelineResult(output=out, errors=errors)
