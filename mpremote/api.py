@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mpremote.errors import UsageError
 from mpremote.hostjob import ACTIONS, BACKENDS, MSG_MAX_CHARS, JobSpec, run_host_job
@@ -42,7 +42,12 @@ class RunOptions:
     #: (host) -> (username, password); default: the host's username and MPREMOTE_PASSWORD/password_env.
     credentials: CredentialSource | None = None
     audit_log: str | None = None
+    #: Called with each host's completion event (data sinks: jsonl writer, audit).
     on_event: Callable[[object], None] | None = None
+    #: Called with every event, including the warning phase of logoff --warn (progress bars).
+    on_progress: Callable[[object], None] | None = None
+    #: Removes secrets from free text (audit lines, unexpected error messages).
+    redact: Callable[[str], str] | None = None
     cancel: threading.Event | None = None
     operator: str | None = None
     argv: Sequence[str] = ()
@@ -63,7 +68,10 @@ class RunOutcome:
 
     @property
     def failed_hosts(self) -> list[str]:
-        return [r.host for r in self.results if r.status is not HostStatus.OK]
+        """Hosts worth re-running (the retry file's rule: failed, unreachable, interrupted)."""
+        from mpremote.fanout import RETRY_STATUSES
+
+        return [r.host for r in self.results if r.status in RETRY_STATUSES]
 
 
 def check_message(text: str) -> str:
@@ -71,9 +79,7 @@ def check_message(text: str) -> str:
     if not text.strip():
         raise UsageError("--text: the message is empty")
     if len(text) > MSG_MAX_CHARS:
-        raise UsageError(
-            f"--text: the message has {len(text)} characters; msg accepts at most {MSG_MAX_CHARS}"
-        )
+        raise UsageError(f"--text: the message has {len(text)} characters; msg accepts at most {MSG_MAX_CHARS}")
     return text
 
 
@@ -108,7 +114,7 @@ def run_command(
 ) -> RunOutcome:
     """Run one command over many hosts; exactly one HostResult per host, in host order."""
     from mpremote.audit import AuditLog, new_run_id
-    from mpremote.fanout import run_hosts
+    from mpremote.fanout import Deadline, run_hosts
 
     options = options or RunOptions()
     if command == "message":
@@ -116,7 +122,7 @@ def run_command(
     preflight(hosts, command, selector, options)
     run_id = new_run_id()
     operator = options.operator or _local_operator()
-    audit = AuditLog(options.audit_log) if options.audit_log else None
+    audit = AuditLog(options.audit_log, redact=options.redact) if options.audit_log else None
     if audit:
         audit.record_run_start(run_id, operator, command, list(options.argv), len(hosts))
     spec = JobSpec(
@@ -136,10 +142,14 @@ def run_command(
             for s in sessions:
                 audit.record_action(run_id, host.name, s.id, s.username, command, "sending", "")
 
-    def job(host: Host, deadline: object) -> HostResult:
-        remaining = getattr(deadline, "remaining", None)
+    def job(host: Host, deadline: Deadline) -> HostResult:
         return run_host_job(
-            host, spec, credential=credentials, deadline_remaining=remaining, before_act=before_act
+            host,
+            spec,
+            credential=credentials,
+            deadline_remaining=deadline.remaining,
+            before_act=before_act,
+            cancelled=lambda: deadline.cancelled,
         )
 
     def on_event(event: object) -> None:
@@ -148,11 +158,11 @@ def run_command(
             audit.record_host(run_id, result)
             for a in result.actions or ():
                 if a.outcome is not Outcome.SKIPPED or command in ACTIONS:
-                    audit.record_action(
-                        run_id, result.host, a.id, a.username, a.action, a.outcome.value, a.detail
-                    )
+                    audit.record_action(run_id, result.host, a.id, a.username, a.action, a.outcome.value, a.detail)
         if options.on_event:
             options.on_event(event)
+        if options.on_progress:
+            options.on_progress(event)
 
     fan = run_hosts(
         list(hosts),
@@ -162,6 +172,7 @@ def run_command(
         on_event=on_event,
         serial=options.serial,
         cancel=options.cancel,
+        redact=options.redact,
     )
     outcome = RunOutcome(run_id, command, fan.results, fan.interrupted)
     if audit:
@@ -184,8 +195,10 @@ def logoff_with_warning(
     during the grace period is left alone. Each host ends with one row combining both phases.
     """
     options = options or RunOptions()
+    # The warning phase feeds progress only: data sinks (jsonl) get one merged row per host.
+    warn_options = replace(options, on_event=None)
     warn = run_command(
-        hosts, "message", selector, text=warn_text, message_seconds=int(grace_seconds), options=options
+        hosts, "message", selector, text=warn_text, message_seconds=int(grace_seconds), options=warn_options
     )
     if warn.interrupted:
         return warn
@@ -198,14 +211,27 @@ def logoff_with_warning(
             return RunOutcome(warn.run_id, "logoff", _mark_interrupted(warn.results), True)
         if cancel is None:
             time.sleep(min(1.0, left))
-    final = run_command(hosts, "logoff", selector, options=options)
-    merged = []
-    for w, f in zip(warn.results, final.results, strict=True):
-        f.actions = (w.actions or []) + (f.actions or [])
-        if f.status is HostStatus.OK and w.status is not HostStatus.OK and w.error is not None:
-            f.facts = {**f.facts, "warning_error": w.error.to_dict()}
-        merged.append(f)
-    return RunOutcome(final.run_id, "logoff", merged, final.interrupted)
+    warned = {w.host: w for w in warn.results}
+
+    def merge(result: HostResult) -> HostResult:
+        """One row per host: the warning's actions first, then the log-off's (idempotent)."""
+        w = warned.get(result.host)
+        if w is None or result.facts.get("warned"):
+            return result
+        result.actions = (w.actions or []) + (result.actions or [])
+        result.facts = {**result.facts, "warned": True}
+        if w.error is not None:
+            result.facts["warning_error"] = w.error.to_dict()
+        return result
+
+    def forward(event: object) -> None:
+        if getattr(event, "result", None) is not None:
+            merge(event.result)  # type: ignore[attr-defined]
+        if options.on_event:
+            options.on_event(event)
+
+    final = run_command(hosts, "logoff", selector, options=replace(options, on_event=forward))
+    return RunOutcome(final.run_id, "logoff", [merge(r) for r in final.results], final.interrupted)
 
 
 def _mark_interrupted(results: list[HostResult]) -> list[HostResult]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mpremote.errors import HostError, RemoteError
+from mpremote.errors import DeadlineError, HostError, RemoteError
 from mpremote.hosts import Host
 from mpremote.remote.connection import Connection, ConnectionSettings, properties
 from mpremote.remote.scripts import ACT, QUERY
@@ -153,6 +153,7 @@ def run_host_job(
     credential: Callable[[Host], tuple[str | None, str | None]],
     deadline_remaining: Callable[[], float] | None = None,
     before_act: Callable[[Host, list[Session]], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> HostResult:
     """Do ``spec`` on one host and describe what happened. Never raises for host problems.
 
@@ -216,8 +217,14 @@ def run_host_job(
                 result.actions = would + skipped
                 result.elapsed_s = time.monotonic() - start
                 return result
+            if cancelled is not None and cancelled():
+                result.status = HostStatus.INTERRUPTED
+                result.error = ErrorInfo("interrupted", "interrupted before acting; nothing was done")
+                result.actions = skipped
+                result.elapsed_s = time.monotonic() - start
+                return result
             if deadline_remaining is not None and deadline_remaining() <= 0.5:
-                raise HostError("per-host deadline reached before acting; nothing was sent")
+                raise DeadlineError("per-host deadline reached before acting; nothing was sent")
             if before_act is not None:
                 before_act(host, chosen)
             targets = [{"Id": s.id, "UserName": s.username, "LogonText": s.logon_text} for s in chosen]
