@@ -410,24 +410,20 @@ class _Reader:
             if old is None:
                 self.hosts[name] = _HostDef(name, line, (line, index), Scope(dict(scope.fields), dict(scope.extras)))
             else:
-                self._merge_scope(old.scope, scope, name, what=f"host '{name}'", first_line=old.line)
+                self._merge_scope(old.scope, scope, name, what=f"host '{name}'")
         return names
 
-    def _merge_scope(
-        self, into: Scope, new: Scope, name: str, *, what: str = "", first_line: int | None = None
-    ) -> None:
+    def _merge_scope(self, into: Scope, new: Scope, name: str, *, what: str = "") -> None:
         """Merge a repeated definition; the same key with another value is an error."""
         what = what or f"group '{name}'"
         for mine, theirs in ((into.fields, new.fields), (into.extras, new.extras)):
             for key, val in theirs.items():
                 old = mine.get(key)
                 if old is not None and old.value != val.value:
-                    first = first_line if first_line is not None else old.line
                     raise self.error(
                         val.line,
                         val.key,
-                        f"{what} is defined twice with different values (lines {old.line} and {val.line}; "
-                        f"first definition at line {first})",
+                        f"{what} is defined twice with different values of '{key}' (lines {old.line} and {val.line})",
                     )
                 mine[key] = val
 
