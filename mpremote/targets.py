@@ -22,124 +22,26 @@ tags are added together. ``ca_cert`` paths are relative to the target file's fol
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mpremote.errors import InputFileError
 from mpremote.hostpatterns import expand_ranges, select_hosts
-from mpremote.hosts import AUTH_METHODS, DEFAULT_PORTS, TRANSPORTS, Host
+from mpremote.hosts import DEFAULT_PORTS, Host
+from mpremote.targetfields import FIELDS, LITERAL_PASSWORD, FieldSpec, Scope, Val, did_you_mean, is_password_key
+from mpremote.targets_ansible import AnsibleVarMapper
 from mpremote.yamlload import LineDict, LineList, load_yaml
 
 __all__ = ["FIELDS", "LITERAL_PASSWORD", "FieldSpec", "Inventory", "load_targets"]
 
-LITERAL_PASSWORD = "literal passwords are not accepted; use password_env: NAME or the keyring"
 NATIVE_TOP_KEYS = ("vars", "hosts", "groups")
 NATIVE_GROUP_KEYS = ("hosts", "children", "vars")
 ANSIBLE_GROUP_KEYS = NATIVE_GROUP_KEYS
-_PASSWORD_KEY = re.compile(r"(?:^|_)(?:password|passwd|pass|pwd|secret)$", re.IGNORECASE)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:%-]*$")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-def is_password_key(key: str) -> bool:
-    """True for keys that carry a password (``password``, ``ansible_become_pass``, ...)."""
-    return bool(_PASSWORD_KEY.search(key))
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(choices)}"
-
-
-# --- the self-describing field table: drives validation, messages and docs ------------------
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("must be a non-empty string")
-    return value.strip()
-
-
-def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value.strip().lower() not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
-        return value.strip().lower()
-
-    return check
-
-
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ValueError(f"must be an integer from 1 to 65535, not {value!r}")
-    return value
-
-
-def _flag(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {value!r}")
-    return value
-
-
-def _env_name(value: Any) -> str:
-    if not isinstance(value, str) or not _ENV_NAME.match(value):
-        raise ValueError("must be the NAME of an environment variable (letters, digits, underscore)")
-    return value
-
-
-def _tags(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
-        raise ValueError("must be a list of strings")
-    return tuple(value)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One settable field: what it means and how its value is checked/normalised."""
-
-    description: str
-    check: Callable[[Any], Any]
-    host_only: bool = False
-
-
-FIELDS: dict[str, FieldSpec] = {
-    "address": FieldSpec("name or IP to connect to (default: the host's name)", _text, host_only=True),
-    "transport": FieldSpec("https (default) or http", _choice(TRANSPORTS)),
-    "port": FieldSpec("TCP port (default 5986 for https, 5985 for http)", _port),
-    "auth": FieldSpec(f"authentication: {', '.join(AUTH_METHODS)}", _choice(AUTH_METHODS)),
-    "username": FieldSpec("account, DOMAIN\\user or user@domain", _text),
-    "password_env": FieldSpec("environment variable holding the password", _env_name),
-    "ca_cert": FieldSpec("PEM bundle to verify TLS with, relative to this file", _text),
-    "verify_tls": FieldSpec("verify the TLS certificate (default true)", _flag),
-    "allow_insecure_basic": FieldSpec("allow Basic auth over plain http (password in clear)", _flag),
-    "tags": FieldSpec("free labels; every level's tags are added together", _tags),
-}
-
-
-# --- intermediate model --------------------------------------------------------------------
-
-
-@dataclass
-class Val:
-    """A field value with the line and key spelling it came from."""
-
-    value: Any
-    line: int
-    key: str
-
-
-@dataclass
-class Scope:
-    """One vars mapping (top, group or host): native fields and free extras."""
-
-    fields: dict[str, Val] = field(default_factory=dict)
-    extras: dict[str, Val] = field(default_factory=dict)
 
 
 @dataclass
@@ -323,14 +225,12 @@ class _Reader:
     # ansible --------------------------------------------------------------------------------
 
     def _read_ansible(self, data: LineDict) -> None:
-        from mpremote.targets_ansible import AnsibleVarMapper  # it builds on this module
-
         mapper = AnsibleVarMapper(self)
         for name, body in data.items():
             line = data.line_of(name)
             self._ansible_group(self._group_name(name, line), body, line, None, mapper)
 
-    def _ansible_group(self, name: str, body: Any, line: int, parent: str | None, mapper: Any) -> None:
+    def _ansible_group(self, name: str, body: Any, line: int, parent: str | None, mapper: AnsibleVarMapper) -> None:
         is_all = name == "all"
         if is_all and parent is not None:
             raise self.error(line, name, "'all' cannot be a child group")

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mpremote.targets import FIELDS, LITERAL_PASSWORD, Scope, Val, did_you_mean, is_password_key
+from mpremote.targetfields import FIELDS, LITERAL_PASSWORD, Scope, Val, did_you_mean, is_password_key
 from mpremote.yamlload import LineDict, LineList, VaultValue
 
 __all__ = ["ANSIBLE_FIELDS", "CONNECTION_PASSWORD_KEYS", "AnsibleVarMapper"]
