@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mpremote.errors import InputFileError
 from mpremote.yamlload import load_yaml
 
 ACTIONS = ("message", "disconnect", "logoff")
@@ -173,4 +174,8 @@ def load_policy(path: str | Path) -> Policy:
     from mpremote.policy._validate import parse_policy
 
     path = Path(path)
-    return parse_policy(load_yaml(path), path)
+    try:
+        doc = load_yaml(path)
+    except (ValueError, TypeError) as exc:  # PyYAML constructors raise these, e.g. for 2026-13-01
+        raise InputFileError(str(path), None, None, f"invalid value: {exc}") from None
+    return parse_policy(doc, path)

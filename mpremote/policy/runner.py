@@ -174,6 +174,7 @@ def run_policy(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    now = now.astimezone(UTC)  # all comparisons in UTC (same-zone comparisons ignore fold)
     dry_run = dry_run or policy.dry_run
     prefix = DRY_RUN_PREFIX if dry_run else ""
     report = PolicyRunReport(policy=policy.name, now=now.astimezone(policy.tz), dry_run=dry_run)
@@ -239,21 +240,21 @@ def _classify(
     for si in stage_instants_between(policy, start, now, include_skipped=True):
         key = prefix + si.key
         if state.get(key) is not None:
-            report.already_done += si.at + policy.catch_up > now
+            report.already_done += si.at_utc + policy.catch_up > now
             continue
         if si.occurrence.skipped:
             _settle(state, si, key, "skipped", f"{si.occurrence.nominal.date()} is a skip date", report, emit)
-        elif now >= si.at + policy.catch_up:
-            late = now - si.at
+        elif now >= si.at_utc + policy.catch_up:
+            late = now - si.at_utc
             _settle(state, si, key, "missed", f"{_mins(late)} late, outside catch_up", report, emit)
         else:
             due.append(si)
     # Newest occurrence per stage; last due warning per T.
     keep: list[StageInstant] = []
     for si in due:
-        newer_same_stage = any(o.stage.index == si.stage.index and o.at > si.at for o in due)
+        newer_same_stage = any(o.stage.index == si.stage.index and o.at_utc > si.at_utc for o in due)
         later_warning = si.stage.action == "message" and any(
-            o.occurrence == si.occurrence and o.stage.action == "message" and o.at > si.at for o in due
+            o.occurrence == si.occurrence and o.stage.action == "message" and o.at_utc > si.at_utc for o in due
         )
         if newer_same_stage or later_warning:
             why = "superseded by a newer occurrence" if newer_same_stage else "superseded by a later warning"

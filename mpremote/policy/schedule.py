@@ -41,6 +41,10 @@ class Occurrence:
     shifted: bool = False  # nominal time did not exist (spring forward) and was moved
 
     @property
+    def scheduled_utc(self) -> datetime:
+        return self.scheduled.astimezone(UTC)
+
+    @property
     def utc_key(self) -> str:
         """T in UTC, the first half of every state key (stable across DST and zone renames)."""
         return self.scheduled.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -53,6 +57,16 @@ class StageInstant:
     stage: Stage
     occurrence: Occurrence
     at: datetime  # aware, in the policy's zone
+
+    @property
+    def at_utc(self) -> datetime:
+        """Compare instants in UTC only: Python compares two datetimes of the *same* zone by
+        wall clock, ignoring ``fold``, which is wrong inside a repeated hour."""
+        return self.at.astimezone(UTC)
+
+    @property
+    def sort_key(self) -> tuple[datetime, timedelta, int]:
+        return (self.at_utc, self.stage.offset, self.stage.index)
 
     @property
     def key(self) -> str:
@@ -128,14 +142,16 @@ def _naive_times(policy: Policy, start_local: datetime) -> Iterator[datetime]:
 def iter_occurrences(policy: Policy, start: datetime, *, include_skipped: bool = False) -> Iterator[Occurrence]:
     """Occurrences with T >= ``start`` (aware), in time order, each instant once."""
     tz = policy.tz
+    start = start.astimezone(UTC)
     # Start a day early: moved (gap) and first-fold times can land on either side of start.
     local_start = (start.astimezone(tz) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     last: datetime | None = None
     for naive in _naive_times(policy, local_start):
         instant, shifted = resolve_local(naive, tz)
-        if instant < start or (last is not None and instant <= last):
+        as_utc = instant.astimezone(UTC)
+        if as_utc < start or (last is not None and as_utc <= last):
             continue  # before the window, or a second gap time collapsing onto the same T
-        last = instant
+        last = as_utc
         skipped = policy.is_skip_date(naive.date())
         if skipped and not include_skipped:
             continue
@@ -144,33 +160,38 @@ def iter_occurrences(policy: Policy, start: datetime, *, include_skipped: bool =
 
 def stage_instant(stage: Stage, occ: Occurrence, tz: tzinfo) -> StageInstant:
     # Elapsed-time arithmetic: aware + timedelta on a zoned datetime would be wall-clock.
-    return StageInstant(stage, occ, (occ.scheduled.astimezone(UTC) + stage.offset).astimezone(tz))
+    return StageInstant(stage, occ, (occ.scheduled_utc + stage.offset).astimezone(tz))
 
 
 def stage_instants_between(
     policy: Policy, start: datetime, end: datetime, *, include_skipped: bool = False
 ) -> list[StageInstant]:
     """Every stage instant S with ``start <= S <= end``, in time order."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     offsets = [s.offset for s in policy.stages]
     out: list[StageInstant] = []
     for occ in iter_occurrences(policy, start - max(offsets), include_skipped=include_skipped):
-        if occ.scheduled + min(offsets) > end:
+        if occ.scheduled_utc + min(offsets) > end:
             break
-        out.extend(si for stage in policy.stages if start <= (si := stage_instant(stage, occ, policy.tz)).at <= end)
-    return sorted(out, key=lambda si: (si.at, si.stage.offset, si.stage.index))
+        for stage in policy.stages:
+            si = stage_instant(stage, occ, policy.tz)
+            if start <= si.at_utc <= end:
+                out.append(si)
+    return sorted(out, key=lambda si: si.sort_key)
 
 
 def upcoming(policy: Policy, start: datetime, count: int) -> list[StageInstant]:
     """The next ``count`` stage instants at or after ``start`` (skip dates left out)."""
     if count <= 0:
         return []
+    start = start.astimezone(UTC)
     offsets = [s.offset for s in policy.stages]
     found: list[StageInstant] = []
     for occ in iter_occurrences(policy, start - max(offsets)):
-        if len(found) >= count and occ.scheduled + min(offsets) > found[count - 1].at:
+        if len(found) >= count and occ.scheduled_utc + min(offsets) > found[count - 1].at_utc:
             break  # nothing from this or any later T can enter the first `count`
-        found.extend(si for stage in policy.stages if (si := stage_instant(stage, occ, policy.tz)).at >= start)
-        found.sort(key=lambda si: (si.at, si.stage.offset, si.stage.index))
+        found.extend(si for stage in policy.stages if (si := stage_instant(stage, occ, policy.tz)).at_utc >= start)
+        found.sort(key=lambda si: si.sort_key)
     return found[:count]
 
 
