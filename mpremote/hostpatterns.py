@@ -22,6 +22,7 @@ appears in IPv6 addresses, ranges and Windows paths):
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
@@ -193,7 +194,9 @@ def _select_one(
             raise UsageError(f"--limit '{pattern}': '{term}' has nothing after '{prefix}'")
         matched = _match_term(body, hosts, groups, by_lower)
         if not matched:
-            raise UsageError(f"--limit '{pattern}': '{body}' matches no host or group")
+            close = difflib.get_close_matches(body, [*groups, *hosts], n=1, cutoff=0.7)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"--limit '{pattern}': '{body}' matches no host or group{hint}")
         if prefix == "!":
             exclude |= matched
         elif prefix == "&":

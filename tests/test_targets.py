@@ -355,6 +355,7 @@ def test_repeated_limits_intersect(native: Inventory) -> None:
     ("pattern", "words"),
     [
         ("nosuch", "'nosuch' matches no host"),
+        ("room10", "did you mean 'room101'"),
         ("room101,!teacher-pc", "'teacher-pc' matches no host"),
         ("zz*", "'zz*' matches no host"),
         ("solo,&extra", "no host is left"),
