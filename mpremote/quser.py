@@ -239,15 +239,15 @@ def _check_header(no: int, line: str) -> None:
 
 
 def _has_column_gap(line: str, end: int) -> bool:
-    """True when ``line[:end]`` has 2+ spaces followed by text at the session column or later.
+    """True when ``line[1:end]`` has 2+ spaces followed by text at column 21 or later.
 
     Such a run is a gap between columns, never part of a user name: names of up to 20
     characters end by column 20, and longer ones never contain spaces (see below).
     """
-    return re.search(r"  +(?=[^ ])", line[SESSION_COL - 2 : end]) is not None
+    return any(m.end() >= USER_WIDTH + 1 for m in re.finditer(r" {2,}(?=[^ ])", line[:end]) if m.start() >= 1)
 
 
-def _split_left(line: str, id_start: int, id_text: str, shift: int) -> list[tuple[str, str | None]]:
+def _split_left(line: str, id_start: int, shift: int) -> list[tuple[str, str | None]]:
     """All readings (user, session name) of ``line[1:id_start]`` consistent with the layout.
 
     Two ways of pushing columns are accepted, because we cannot tell which one a given
@@ -261,11 +261,10 @@ def _split_left(line: str, id_start: int, id_text: str, shift: int) -> list[tupl
     end = len(line[:id_start].rstrip(" "))
     if end <= USER_COL or line[USER_COL] == " ":
         return readings
-    id_push = max(0, len(id_text) - 2)
     tight = id_start - end <= 3
 
     def shift_ok(user_end: int) -> bool:
-        return shift <= max(0, user_end - USER_WIDTH) + id_push or tight
+        return shift <= max(0, user_end - USER_WIDTH) or tight
 
     # (a) blank session name: everything is the user name. A run of spaces that ends at the
     # session column or later is a column gap, never part of a name.
@@ -306,7 +305,7 @@ def _parse_row(no: int, line: str) -> _Row:
         except QuserParseError as exc:
             problems.append(str(exc))
             continue
-        readings = _split_left(line, m.start(), m[0], m.end() - 1 - ID_END_COL)
+        readings = _split_left(line, m.start(), m.end() - 1 - ID_END_COL)
         if not readings:
             problems.append("user/session name columns do not fit the quser layout")
         for user, session_name in readings:
