@@ -268,7 +268,7 @@ def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _LineDict
     return out
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)  # type: ignore[arg-type]
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _QUSER_IDLE = re.compile(r"^(?:(\d+)\+)?(\d+):(\d{2})$")
