@@ -182,11 +182,15 @@ def run_cli_command(
             dry_run=dry_run,
             serial=common.serial,
             credentials=resolver.for_host_pair,
+            redact=resolver.redact,
             audit_log=str(common.audit_log) if common.audit_log else None,
             cancel=cancel,
             argv=[resolver.redact(a) for a in sys.argv[1:]],
         )
         api.preflight(hosts, command, selector, options)
+        # Every password is found (or prompted for) now, before any host is contacted:
+        # an unset password_env is a usage error, not 500 failed rows.
+        resolver.resolve_all(hosts)
         needs_confirm = command in ("logoff", "disconnect") and not yes and not dry_run
         if needs_confirm and not stdin_is_tty():
             raise UsageError(
