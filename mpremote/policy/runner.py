@@ -5,8 +5,10 @@ policy's own zone, against the state file (:mod:`.state`). Decision rules, in or
 every stage instant S of every scheduled instant T not yet recorded in the state:
 
 1. T's date is a skip date          -> recorded ``skipped`` (once), nothing sent.
-2. ``now >= S + catch_up``          -> recorded ``missed`` (once), nothing sent: a warning
-                                       or log-off hours late is worse than none.
+2. a warning (message before T) once T is reached, or ``now >= S + catch_up``
+                                    -> recorded ``missed`` (once), nothing sent: a warning
+                                       after the fact or a log-off hours late is worse
+                                       than none.
 3. ``S <= now < S + catch_up``      -> due. Of several due occurrences of the same stage
                                        only the newest fires (older ones ``missed``), and of
                                        several due warnings for the same T only the last
@@ -239,11 +241,14 @@ def _classify(
     due: list[StageInstant] = []
     for si in stage_instants_between(policy, start, now, include_skipped=True):
         key = prefix + si.key
-        if state.get(key) is not None:
-            report.already_done += si.at_utc + policy.catch_up > now
+        if (entry := state.get(key)) is not None:
+            fired = entry.get("outcome") not in ("missed", "skipped")
+            report.already_done += fired and si.at_utc + policy.catch_up > now
             continue
         if si.occurrence.skipped:
             _settle(state, si, key, "skipped", f"{si.occurrence.nominal.date()} is a skip date", report, emit)
+        elif si.stage.action == "message" and si.stage.offset < timedelta(0) and now >= si.occurrence.scheduled_utc:
+            _settle(state, si, key, "missed", "T already reached: a warning now would come too late", report, emit)
         elif now >= si.at_utc + policy.catch_up:
             late = now - si.at_utc
             _settle(state, si, key, "missed", f"{_mins(late)} late, outside catch_up", report, emit)
