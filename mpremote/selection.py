@@ -256,12 +256,12 @@ def describe(selector: Selector) -> str:
     if selector.all or not selector.has_pickers:
         phrase = f"all {state}sessions{idle}"
     else:
-        picks = []
+        refs = ", ".join(f"{h}:{i}" for h, i in selector.sessions)
+        phrase = f"{state}sessions{idle}"
         if selector.users:
-            picks.append(_names("user", list(selector.users)))
-        if selector.sessions:
-            picks.append(_names("session", [f"{h}:{i}" for h, i in selector.sessions]))
-        phrase = f"{state}sessions{idle} of {' or '.join(picks)}"
+            phrase += " of " + _names("user", list(selector.users)) + (f" or {refs}" if refs else "")
+        else:
+            phrase += f" {refs}"
     if selector.exclude_users:
         phrase += " except " + _names("user", list(selector.exclude_users))
     return phrase
