@@ -34,8 +34,8 @@ def run_demo(*, hosts: int = 4, keep: bool = False) -> int:
         seed=2026,
         auth="ntlm",
         tls=True,
-        write_targets=str(targets_path),
-        journal=str(workdir / "journal.jsonl"),
+        write_targets=targets_path,
+        journal=workdir / "journal.jsonl",
     )
     try:
         with Lab(options) as lab:
