@@ -229,3 +229,16 @@ def test_oem_mangled_header() -> None:
     host, _ = make_host(locale="es-ES")
     host.spec = dataclasses.replace(host.spec, oem_mangle=True)
     assert "SESI\ufffdN" in script(host, "quser").output[0]
+
+
+def test_many_threads_on_one_host() -> None:
+    import threading
+
+    host, events = make_host()
+    targets = [2, 3, 117] * 4  # every id asked for four times, concurrently
+    threads = [threading.Thread(target=script, args=(host, f"logoff {sid}")) for sid in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ids(host) == [] and sorted(e["id"] for e in events) == [2, 3, 117]

@@ -154,3 +154,13 @@ def test_parse_quser_round_trips_generated_sessions(code: str) -> None:
             assert p.idle_seconds == (None if s.idle_seconds is None else s.idle_seconds // 60 * 60)
             assert p.logon_text == format_logon(s.logon, code)
             assert p.current is False
+
+
+def test_parse_quser_reads_pushed_columns() -> None:
+    ss = [
+        SessionSpec("a-very-long-user-name-xx", 7, "active", "rdp-tcp#12", logon=LOGON),
+        SessionSpec("exactly-twenty-chars", 8, "disconnected", None, logon=LOGON, idle_seconds=None),
+        SessionSpec("bob", 65535, "active", "rdp-tcp#1234567890", logon=LOGON),
+    ]
+    parsed = parse_quser("\n".join(render_quser(ss, get_locale("fr-FR"))))
+    assert [(p.username, p.session_name, p.id) for p in parsed] == [(s.username, s.session_name, s.id) for s in ss]
