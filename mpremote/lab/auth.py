@@ -12,9 +12,9 @@
   certificate the host presents; a client that binds to another certificate is refused.
 
 pyspnego's NTLM acceptor only reads credentials from the file named by the process-wide
-``NTLM_USER_FILE`` variable. Several labs may live in one process (tests), so this module
-keeps one shared file listing every live lab's user, and each lab additionally checks that
-the authenticated user is its own.
+``NTLM_USER_FILE`` variable (here in its smbpasswd form: hashes, not passwords). Several
+labs may live in one process (tests), so this module keeps one shared file listing every
+live lab's user, and each lab additionally checks that the authenticated user is its own.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 import spnego
 import spnego.channel_bindings
 import spnego.exceptions
+from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1  # the acceptor's own hash functions
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,15 @@ class _NtlmUserFile:
         self._saved_env: str | None = None
 
     def add(self, username: str, password: str, domains: tuple[str, ...]) -> int:
-        # pypsrp sends an empty domain, so ":user:password" must be there; DOMAIN\user forms
-        # are accepted for the lab's own host names too.
-        lines = [f":{username}:{password}"] + [f"{d}:{username}:{password}" for d in domains]
+        # smbpasswd-style lines carry precomputed LM/NT hashes: the acceptor would otherwise
+        # derive them (DES, in pure Python) on every handshake, and no password sits on disk.
+        # pypsrp sends an empty domain, so the bare user must be there; DOMAIN\user forms are
+        # accepted for the lab's own domain and host names too.
+        lm = base64.b16encode(lmowfv1(password)).decode()
+        nt = base64.b16encode(ntowfv1(password)).decode()
+        lines = [
+            f"{name}:1000:{lm}:{nt}:[U]:LCT-00000000" for name in (username, *(f"{d}\\{username}" for d in domains))
+        ]
         with self._lock:
             handle = self._next
             self._next += 1

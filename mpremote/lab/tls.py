@@ -18,6 +18,7 @@ import logging
 import os
 import ssl
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,8 @@ LOOPBACK_NAMES: tuple[str, ...] = ("127.0.0.1", "::1", "localhost")
 BAD_CERT_NAME = "not-this-host.invalid"
 
 _VALIDITY = _dt.timedelta(days=30)
+#: One SSLContext per certificate: 500 hosts share it instead of loading 500 copies.
+_CONTEXTS: weakref.WeakValueDictionary[bytes, ssl.SSLContext] = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,10 @@ class CertPair:
         return b"tls-server-end-point:" + hashlib.sha256(self.cert_der).digest()
 
     def server_context(self) -> ssl.SSLContext:
-        """A server-side SSLContext presenting this certificate (TLS 1.2+)."""
+        """A server-side SSLContext presenting this certificate (TLS 1.2+); built once, shared."""
+        cached = _CONTEXTS.get(self.cert_pem)
+        if cached is not None:
+            return cached
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         # load_cert_chain only reads files: write both to a private temp dir, load, delete.
@@ -68,6 +74,7 @@ class CertPair:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(self.key_pem)
             ctx.load_cert_chain(cert_file, key_file)
+        _CONTEXTS[self.cert_pem] = ctx
         return ctx
 
 

@@ -399,12 +399,12 @@ class WSManEndpoint:
         pool = shell.pool
         while (event := pool.next_event()) is not None:
             if isinstance(event, CreatePipelineEvent):
-                key = str(event.pipeline_id).upper()
-                metadata = event.pipeline
-                if metadata.no_input:
-                    self._run(shell, shell.commands[key].pipeline, metadata, user)
+                # psrpcore already decoded the pipeline into .metadata (event.pipeline re-decodes).
+                command = shell.commands[str(event.pipeline_id).upper()]
+                if command.pipeline.metadata.no_input:
+                    self._run(shell, command.pipeline, command.pipeline.metadata, user)
                 else:
-                    shell.commands[key].waiting_for_input = True
+                    command.waiting_for_input = True
             elif isinstance(event, EndOfPipelineInputEvent):
                 command = shell.commands.get(str(event.pipeline_id).upper())
                 if command is not None and command.waiting_for_input and command.pipeline.metadata is not None:
