@@ -131,12 +131,13 @@ def _actions_from_output(action: str, output: list[Any], sent: list[Session]) ->
 
 
 def _status_from_actions(actions: list[SessionAction]) -> tuple[HostStatus, ErrorInfo | None]:
-    failed = [a for a in actions if a.outcome is Outcome.FAILED]
+    attempted = [a for a in actions if a.outcome is not Outcome.SKIPPED]
+    failed = [a for a in attempted if a.outcome is Outcome.FAILED]
     if not failed:
         return HostStatus.OK, None
     kind = "denied" if all(a.error_kind == "denied" for a in failed) else "remote"
     first = failed[0]
-    msg = f"{len(failed)} of {len(actions)} {first.action} actions failed: {first.detail or 'no detail'}"
+    msg = f"{len(failed)} of {len(attempted)} {first.action} actions failed: {first.detail or 'no detail'}"
     return HostStatus.FAILED, ErrorInfo(kind, msg[:300])
 
 

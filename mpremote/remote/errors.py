@@ -7,6 +7,7 @@ the administrator can do about it.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 
@@ -35,11 +36,13 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _ssl_reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("certificate verify failed:", "SSLError(", "hostname mismatch"):
-        if marker in text:
-            tail = text.split(marker, 1)[1]
-            return tail.split(")")[0].strip(" '\"(") or "certificate verification failed"
+    """The certificate problem in a few words (urllib3 nests it deep inside its message)."""
+    text = str(_root_cause(exc)) or str(exc)
+    match = re.search(r"certificate verify failed: ([^()\]]+)", text)
+    if match:
+        return "certificate verify failed: " + match.group(1).strip()
+    if "hostname mismatch" in text or "doesn't match" in text:
+        return "certificate name does not match the host"
     return "TLS handshake failed"
 
 
@@ -80,6 +83,8 @@ def translate(exc: BaseException, *, delivered: bool = False) -> HostError:
     if isinstance(exc, AuthenticationError):
         return AuthError("authentication failed (wrong user name or password, or auth method)")
     if isinstance(exc, WSManFaultError):
+        if exc.code is None and not (exc.reason or "").strip():
+            return RemoteError("WinRM answered with an error the client could not read", delivered=delivered)
         reason = (exc.reason or "").strip() or f"code {exc.code}"
         if exc.code == WSMAN_OPERATION_TIMEOUT:
             return DeadlineError(f"WSMan operation timed out: {reason}", delivered=delivered)
