@@ -266,10 +266,16 @@ def _split_left(line: str, id_start: int, shift: int) -> list[tuple[str, str | N
     def shift_ok(user_end: int) -> bool:
         return shift <= max(0, user_end - USER_WIDTH) or tight
 
+    def name_ok(name: str) -> bool:
+        # Names over 20 characters are never SAM account names; the UPN-like names that
+        # reach quser that long have no spaces. Without this, "<long name> <token>" (one
+        # space, collision-only layout) would have two readings.
+        return len(name) <= USER_WIDTH or " " not in name
+
     # (a) blank session name: everything is the user name. A run of spaces that ends at the
     # session column or later is a column gap, never part of a name.
     user = line[USER_COL:end]
-    if shift_ok(end - 1) and not _has_column_gap(line, end):
+    if shift_ok(end - 1) and name_ok(user) and not _has_column_gap(line, end):
         readings.append((user, None))
     # (b) the last token is the session name (one token, no spaces): at column 23 after a
     # name of at most 21 characters, else one (collision-only) or two (printf) spaces after it.
@@ -279,12 +285,8 @@ def _split_left(line: str, id_start: int, shift: int) -> list[tuple[str, str | N
     placed = (start == SESSION_COL and user_end <= USER_WIDTH + 1) or (
         start > SESSION_COL and start - user_end in (2, 3)
     )
-    if user and placed and not _has_column_gap(line, user_end + 1) and shift_ok(user_end):
+    if user and placed and name_ok(user) and not _has_column_gap(line, user_end + 1) and shift_ok(user_end):
         readings.append((user, line[start:end]))
-    if len(readings) == 2 and " " in readings[0][0][USER_WIDTH + 1 :]:
-        # Identical text under collision-only layout: "<long name> <token>". Names over 20
-        # characters are never SAM account names and have no spaces; read it as name + session.
-        readings = readings[1:]
     return readings
 
 

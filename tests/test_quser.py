@@ -118,18 +118,28 @@ def test_header_only_is_no_sessions_and_empty_text_is_an_error() -> None:
 
 
 def test_long_user_name_pushes_the_row_right() -> None:
-    text = (
-        EN.splitlines()[0]
-        + "\n"
-        + (
-            " a.very.long.user.name.x  rdp-tcp#9           8  Active          3  18-Nov-22 09:35\n"
-            " another very long name x                      9  Disc            4  18-Nov-22 09:36\n"
-        )
-    )
+    header = EN.splitlines()[0]
+    text = f"""{header}
+ a.very.long.user.name.x  rdp-tcp#9           8  Active          3  18-Nov-22 09:35
+ firstname.lastname@school.org                  9  Disc            4  18-Nov-22 09:36
+ another.long.name.in.lab rdp-tcp#10         10  Active          .  18-Nov-22 09:37
+ yet.another.long.name.x                   11  Disc            .  18-Nov-22 09:38
+"""
     assert _rows(text) == [
         ("a.very.long.user.name.x", "rdp-tcp#9", 8, "active", timedelta(minutes=3), "18-Nov-22 09:35", False),
-        ("another very long name x", None, 9, "disconnected", timedelta(minutes=4), "18-Nov-22 09:36", False),
+        ("firstname.lastname@school.org", None, 9, "disconnected", timedelta(minutes=4), "18-Nov-22 09:36", False),
+        # collision-only layout (one space after a long name, ids kept at column 43)
+        ("another.long.name.in.lab", "rdp-tcp#10", 10, "active", timedelta(0), "18-Nov-22 09:37", False),
+        ("yet.another.long.name.x", None, 11, "disconnected", timedelta(0), "18-Nov-22 09:38", False),
     ]
+
+
+def test_long_user_name_with_spaces_is_refused_not_guessed() -> None:
+    # Over 20 characters "another very long name x" could be a name, or a name plus a session
+    # name "x": SAM names are at most 20 characters, so such a row is refused.
+    header = EN.splitlines()[0]
+    with pytest.raises(QuserParseError):
+        parse_quser(f"{header}\n another very long name x                      9  Disc            4  18-Nov-22 09:36\n")
 
 
 def test_row_pushed_further_than_anything_in_it_explains_is_refused() -> None:
