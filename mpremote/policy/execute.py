@@ -10,8 +10,6 @@ owner immediately before acting (act.ps1), exactly like an interactive ``mpremot
 from __future__ import annotations
 
 import fnmatch
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -91,36 +89,19 @@ def execute_stage(call: StageCall, *, options: Any = None) -> StageExecution:
 
 
 def audit_sink(path: str | Path) -> Any:
-    """A callable appending one JSON object per line to the audit log (policy-level records).
+    """A callable writing the policy's own records to the audit log (:class:`mpremote.audit.AuditLog`).
 
     Per-host and per-session records are written by the library itself
-    (``RunOptions.audit_log``); this adds what only the policy knows: which stage, why a
-    stage was missed or skipped, and the run's summary line. Uses ``mpremote.audit`` when it
-    offers a generic ``append``; otherwise appends under a file lock.
+    (``RunOptions.audit_log``); this adds what only the policy knows: which stage fired,
+    why a stage was missed or skipped, and the run's one summary line (``policy_run``).
+    All records of one ``policy run`` share one ``run_id``.
     """
-    target = Path(path)
-    try:
-        from mpremote import audit as audit_mod
+    from mpremote.audit import AuditLog, new_run_id
 
-        append = getattr(audit_mod, "append_record", None)
-    except ImportError:
-        append = None
+    log, run_id = AuditLog(path), new_run_id()
 
     def write(record: dict[str, Any]) -> None:
-        if append is not None:
-            append(target, record)
-            return
-        from datetime import UTC, datetime
-
-        from filelock import FileLock
-
-        line = json.dumps({"ts": datetime.now(UTC).isoformat(), **record}, default=str) + "\n"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(target) + ".lock", timeout=60):
-            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                os.write(fd, line.encode("utf-8"))
-            finally:
-                os.close(fd)
+        fields = {k: v for k, v in record.items() if k != "event"}
+        log.record(run_id, str(record.get("event", "policy")), sync=record.get("event") == "policy_run", **fields)
 
     return write

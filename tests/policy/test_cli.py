@@ -119,3 +119,17 @@ def test_install_prints_and_writes_only_when_asked(write_policy, tmp_path: Path,
 
 def test_install_bad_target(write_policy) -> None:
     assert invoke("install", str(write_policy()), "--target", "launchd").exit_code == 2
+
+
+def test_run_writes_policy_records_to_audit_log(write_policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mpremote.audit import read_audit
+
+    monkeypatch.setattr(cli, "_real_execute", lambda *_: lambda call: StageExecution(0, "ok"))
+    audit = tmp_path / "audit.jsonl"
+    args = ["run", str(write_policy()), "--now", "2026-03-27T17:00", "--state", str(tmp_path / "s.json")]
+    assert invoke(*args, "--audit-log", str(audit)).exit_code == 0
+    events = read_audit(audit)
+    assert [e["event"] for e in events] == ["policy_stage", "policy_stage", "policy_run"]
+    assert [(e["stage"], e["outcome"]) for e in events[:2]] == [("T-5m", "missed"), ("T", "done")]
+    assert events[-1]["summary"].startswith("2026-03-27T17:00:00+01:00 policy eod:")
+    assert len({e["run_id"] for e in events}) == 1
