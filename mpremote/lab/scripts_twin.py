@@ -229,6 +229,8 @@ def _owner_ok(
                 errors.append(exc.spec)
             return False
         return bool(found) and _ord_upper(to_str(prop(found[0], "UserName"))) == _ord_upper(user)
+    if not user or not logon:
+        return False
     result = host.quser([str(sid)])  # 2>$null
     host.last_exit_code = result.exit_code
     if result.exit_code != 0:
@@ -236,11 +238,12 @@ def _owner_ok(
     for line in result.stdout[1:]:
         if len(line) < 2:
             continue
-        body = line[1:]
-        name_ok = _ord_upper(body[: len(user)]) == _ord_upper(user) and (
-            len(body) == len(user) or body[len(user)].isspace()
-        )
-        if name_ok and line.rstrip().endswith(logon):
+        if len(user) >= 22:  # only such names push the row right
+            body = line[1:]
+            name_ok = _ord_upper(body[: len(user) + 1]) == _ord_upper(user + " ")
+        else:
+            name_ok = _ord_upper(line[1:23].rstrip()) == _ord_upper(user)
+        if name_ok and line.rstrip().endswith(" " + logon):
             return True
     return False
 

@@ -116,12 +116,16 @@ def test_act_checks_logon_text_and_whole_user_name() -> None:
     assert [o.Outcome for o in r.output] == ["vanished", "vanished"] and events == []
 
 
-def test_act_name_rule_is_the_scripts_own() -> None:
-    """act.ps1 accepts a row whose name *starts with* the target name followed by a space, so a
-    target "van" matches the row of "van der Berg" (and an empty LogonText matches any row).
-    The twin reproduces that faithfully; the weakness belongs to act.ps1 (reported)."""
+def test_act_owner_check_compares_the_whole_user_name_column() -> None:
+    """A target "van" must not match the row of "van der Berg", and an empty logon text
+    matches nothing: the owner check compares the whole USERNAME column (act.ps1 and twin)."""
     host, events = make_host()
     r = act(host, "logoff", "quser", [{"Id": 117, "UserName": "van", "LogonText": ""}])
+    assert r.output[0].Outcome == "vanished" and events == []
+    real = targets_of(host, 117)[0]
+    r = act(host, "logoff", "quser", [{**real, "UserName": "van"}])
+    assert r.output[0].Outcome == "vanished" and events == []
+    r = act(host, "logoff", "quser", [real])
     assert r.output[0].Outcome == "done" and events[0]["username"] == "van der Berg"
 
 

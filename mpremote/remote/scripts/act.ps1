@@ -17,14 +17,19 @@ function Test-SessionOwner([int]$Id, [string]$User, [string]$Logon) {
         $s = Get-WmsSession -SessionId $Id -ErrorAction SilentlyContinue
         return ($null -ne $s) -and ([string]$s.UserName -ieq $User)
     }
+    if ([string]::IsNullOrEmpty($User) -or [string]::IsNullOrEmpty($Logon)) { return $false }
     $lines = @(& quser $Id 2>$null)
     if ($LASTEXITCODE -ne 0) { return $false }
     foreach ($line in ($lines | Select-Object -Skip 1)) {
         if ($line.Length -lt 2) { continue }
-        $body = $line.Substring(1)
-        $nameOk = $body.StartsWith($User, [StringComparison]::OrdinalIgnoreCase) -and
-            ($body.Length -eq $User.Length -or [char]::IsWhiteSpace($body[$User.Length]))
-        if ($nameOk -and $line.TrimEnd().EndsWith($Logon)) { return $true }
+        # USERNAME is columns 1-22; only a name of 22 or more characters pushes the row right.
+        if ($User.Length -ge 22) {
+            $nameOk = $line.Substring(1).StartsWith($User + ' ', [StringComparison]::OrdinalIgnoreCase)
+        } else {
+            $field = $line.Substring(1, [Math]::Min(22, $line.Length - 1)).TrimEnd()
+            $nameOk = $field.Equals($User, [StringComparison]::OrdinalIgnoreCase)
+        }
+        if ($nameOk -and $line.TrimEnd().EndsWith(' ' + $Logon)) { return $true }
     }
     return $false
 }
