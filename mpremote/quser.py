@@ -13,7 +13,10 @@ The layout (0-based columns)::
 Column 0 is ``>`` or a space; USERNAME starts at 1 (20 wide); SESSIONNAME at 23; ID is
 right-aligned ending at 43 (longer ids reach left); STATE at 46; IDLE right-aligned ending
 at 62; LOGON from 65 (66 seen on French hosts). A user name longer than 20 characters pushes
-everything after it right.
+what follows right, either printf-like (by its excess, two spaces kept) or collision-only
+(one space after it, later columns kept): we accept both, since we cannot tell which a
+given Windows build does. Names over 20 characters must have no spaces (SAM names are at
+most 20; longer UPN-like names have none), else "<long name> <token>" has two readings.
 
 How a row is read: the right part (ID, STATE, IDLE, LOGON) is anchored by the ID, which must
 end at column 43 or further right, be followed by a known state word and a well-formed idle
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import timedelta
 
 from mpremote.errors import ParseError
@@ -190,17 +192,6 @@ def is_no_sessions(stderr: str, exit_code: int) -> bool:
     return any(p.search(text) for p in _NO_USER_PATTERNS)
 
 
-@dataclass(frozen=True)
-class _Row:
-    user: str
-    session_name: str | None
-    id: int
-    state: str
-    idle: timedelta | None
-    logon: str
-    current: bool
-
-
 def _lines(text: str) -> list[tuple[int, str]]:
     """Numbered, right-stripped lines; CRLF/CR tolerated, blank lines dropped."""
     if not isinstance(text, str):
@@ -290,10 +281,10 @@ def _split_left(line: str, id_start: int, shift: int) -> list[tuple[str, str | N
     return readings
 
 
-def _parse_row(no: int, line: str) -> _Row:
+def _parse_row(no: int, line: str) -> Session:
     if line[0] not in "> ":
         raise QuserParseError("column 0 must be '>' or a space", line_no=no, line=line)
-    found: list[_Row] = []
+    found: list[Session] = []
     problems: list[str] = []
     for m in _ID_RE.finditer(line):
         if m.end() - 1 < ID_END_COL:
@@ -311,7 +302,7 @@ def _parse_row(no: int, line: str) -> _Row:
         if not readings:
             problems.append("user/session name columns do not fit the quser layout")
         for user, session_name in readings:
-            found.append(_Row(user, session_name, int(m[0]), state, idle, tail[7], line[0] == ">"))
+            found.append(_session(no, line, user, session_name, int(m[0]), state, idle, tail[7]))
     if len(found) == 1:
         return found[0]
     if found:
@@ -320,22 +311,16 @@ def _parse_row(no: int, line: str) -> _Row:
     raise QuserParseError(why, line_no=no, line=line)
 
 
-def _to_session(row: _Row, no: int, line: str) -> Session:
-    user, domain = row.user, None
+def _session(
+    no: int, line: str, user: str, session_name: str | None, sid: int, state: str, idle: timedelta | None, logon: str
+) -> Session:
+    """A Session from one reading; ``DOMAIN\\name`` (not printed by quser, but cheap) fills domain."""
+    domain = None
     if "\\" in user:
         domain, _, user = user.partition("\\")
         if not domain or not user or "\\" in user:
             raise QuserParseError("user name is not NAME or DOMAIN\\NAME", line_no=no, line=line)
-    return Session(
-        username=user,
-        session_name=row.session_name,
-        id=row.id,
-        state=row.state,
-        idle=row.idle,
-        logon_text=row.logon,
-        current=row.current,
-        domain=domain,
-    )
+    return Session(user, session_name, sid, state, idle, logon, line[0] == ">", domain)
 
 
 def _check_unique(sessions: list[tuple[int, Session]], text_lines: dict[int, str]) -> None:
@@ -363,10 +348,7 @@ def parse_quser(text: str) -> list[Session]:
         raise QuserParseError("quser output is empty (no header line)")
     header_no, header = lines[0]
     _check_header(header_no, header)
-    parsed = [(no, _to_session(_parse_row(no, line), no, line)) for no, line in lines[1:]]
-    for no, s in parsed:
-        if not s.username:
-            raise QuserParseError("row has no user name", line_no=no, line=dict(lines)[no])
+    parsed = [(no, _parse_row(no, line)) for no, line in lines[1:]]
     _check_unique(parsed, dict(lines))
     return [s for _, s in parsed]
 
