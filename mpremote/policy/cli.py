@@ -136,9 +136,12 @@ def run_cmd(
     timeout: Annotated[float, typer.Option("--timeout", help="Per-host deadline, seconds.")] = 60.0,
     concurrency: Annotated[int | None, typer.Option("--concurrency", help="Hosts at once.")] = None,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this long for another run.")] = 600.0,
+    log: Annotated[Path | None, typer.Option("--log", help="Also append the output to this file.")] = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """Run what is due now (idempotent; the scheduler calls this every minute)."""
+    from datetime import UTC, datetime
+
     from mpremote.errors import MpremoteError, UsageError
     from mpremote.policy.runner import run_policy
     from mpremote.policy.state import default_state_path
@@ -158,19 +161,33 @@ def run_cmd(
         report = run_policy(
             policy, instant, state_path, execute=execute, dry_run=dry_run, audit=audit, lock_timeout=lock_timeout
         )
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
-    except MpremoteError as exc:
-        raise _fail(str(exc), 1) from None
+    except (UsageError, MpremoteError) as exc:
+        code = 2 if isinstance(exc, UsageError) else 1
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} policy {policy.name}: error: {exc}\n")
+        raise _fail(str(exc), code) from None
     if fmt == "json":
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        lines = [json.dumps(report.to_dict(), indent=2)]
     else:
-        for r in report.interrupted + report.missed + report.skipped:
-            typer.echo(
-                f"  {r.stage} {r.action} for {r.scheduled.isoformat(timespec='minutes')}: {r.outcome} ({r.detail})"
-            )
-        typer.echo(report.summary_line())
+        lines = [
+            f"  {r.stage} {r.action} for {r.scheduled.isoformat(timespec='minutes')}: {r.outcome} ({r.detail})"
+            for r in report.interrupted + report.missed + report.skipped
+        ]
+        lines.append(report.summary_line())
+    _output(lines, log)
     raise typer.Exit(report.exit_code)
+
+
+def _output(lines: list[str], log: Path | None) -> None:
+    """Print, and append to ``--log`` (Task Scheduler has no shell redirection to rely on)."""
+    for line in lines:
+        typer.echo(line)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as fh:
+            fh.writelines(line + "\n" for line in lines)
 
 
 def _real_execute(audit_path: Path | None, timeout: float, concurrency: int | None) -> Any:

@@ -137,13 +137,14 @@ WantedBy=timers.target
 
 
 def _cmd_line(spec: InstallSpec) -> tuple[str, str]:
-    """(program, arguments) for Windows: cmd.exe /s /c so output is appended to the log."""
+    """(program, arguments) for Windows. ``policy run --log`` appends its own output, so no
+    cmd.exe redirection (and none of cmd's quoting rules) is involved."""
 
     def q(a: str) -> str:
-        return f'"{a}"' if (" " in a or not a or "&" in a) else a
+        return f'"{a}"' if (not a or any(c in a for c in ' &^%"')) else a
 
-    inner = " ".join(q(a) for a in spec.argv()) + f" >> {q(str(spec.log))} 2>&1"
-    return "cmd.exe", f'/d /s /c "{inner}"'
+    args = [*spec.argv()[1:], "--log", str(spec.log)]
+    return spec.python, " ".join(q(a) for a in args)
 
 
 def render_task_xml(spec: InstallSpec, *, start: datetime | None = None) -> str:
@@ -207,7 +208,7 @@ def schtasks_commands(spec: InstallSpec, xml_path: Path) -> tuple[str, str]:
     account = f' /RU "{spec.run_as}" /RP *' if spec.run_as else ' /RU "DOMAIN\\account" /RP *'
     with_xml = f'schtasks /Create /TN "{task}" /XML "{xml_path}"{account} /F'
     program, arguments = _cmd_line(spec)
-    tr = f"{program} {arguments}".replace('"', '\\"')
+    tr = f'"{program}" {arguments}'.replace('"', '\\"')
     one_liner = f'schtasks /Create /TN "{task}" /SC MINUTE /MO 1 /TR "{tr}"{account} /F'
     return with_xml, one_liner
 

@@ -133,3 +133,12 @@ def test_run_writes_policy_records_to_audit_log(write_policy, tmp_path: Path, mo
     assert [(e["stage"], e["outcome"]) for e in events[:2]] == [("T-5m", "missed"), ("T", "done")]
     assert events[-1]["summary"].startswith("2026-03-27T17:00:00+01:00 policy eod:")
     assert len({e["run_id"] for e in events}) == 1
+
+
+def test_run_log_option_appends(write_policy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_real_execute", lambda *_: lambda call: StageExecution(0, "ok"))
+    log, state = tmp_path / "logs" / "eod.log", tmp_path / "s.json"
+    for now in ("2026-03-27T16:45", "2026-03-27T16:45:30"):
+        assert invoke("run", str(write_policy()), "--now", now, "--state", str(state), "--log", str(log)).exit_code == 0
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 and "1 fired" in lines[0] and "1 already done" in lines[1]

@@ -82,8 +82,10 @@ def test_task_scheduler_xml(spec: InstallSpec, tmp_path: Path) -> None:
     assert root.findtext("t:Settings/t:MultipleInstancesPolicy", namespaces=NS) == "IgnoreNew"
     assert root.findtext("t:Settings/t:StartWhenAvailable", namespaces=NS) == "true"
     args = root.findtext("t:Actions/t:Exec/t:Arguments", namespaces=NS) or ""
-    assert root.findtext("t:Actions/t:Exec/t:Command", namespaces=NS) == "cmd.exe"
-    assert r"C:\Python311\python.exe -m mpremote policy run" in args and ">>" in args
+    assert root.findtext("t:Actions/t:Exec/t:Command", namespaces=NS) == r"C:\Python311\python.exe"
+    assert args.startswith("-m mpremote policy run ") and args.endswith(f"--log {spec.log}")
+    assert f'--state "{spec.state}"' in args  # the path with a space is quoted
+    assert ">>" not in args  # no shell: run --log appends its own output
     assert 'schtasks /Create /TN "\\mpremote\\eod" /XML' in plan.text and "/SC MINUTE /MO 1" in plan.text
     (written,) = write_plan(plan)
     raw = written.read_bytes()
