@@ -133,6 +133,7 @@ class HostServer:
         channel_binding: bytes | None,
         journal: Callable[[dict[str, Any]], None],
         stopping: asyncio.Event,
+        require_encryption: bool = False,
     ) -> None:
         self.name = name
         self.endpoint = endpoint
@@ -142,19 +143,33 @@ class HostServer:
         self._cbt = channel_binding
         self._journal = journal
         self._stopping = stopping
+        #: Plain HTTP with NTLM/Negotiate: like Windows' default AllowUnencrypted=false.
+        self._require_encryption = require_encryption
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         #: Every HTTP request answered (auth legs included): the benchmark's POST count.
         self.requests = 0
 
-    def close_connections(self) -> None:
+    async def close_connections(self) -> None:
+        """Close every client connection and wait for their handlers to finish."""
         for writer in list(self._writers):
-            writer.close()
+            writer.transport.abort()  # not close(): a TLS close waits for the peer's close_notify
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=2)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         conn = ConnectionAuth()
         try:
             while True:
@@ -184,6 +199,8 @@ class HostServer:
             pass  # the client went away mid-request; nothing to answer
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
             writer.close()
 
     async def _answer(self, req: _Request, conn: ConnectionAuth) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -196,7 +213,8 @@ class HostServer:
         if req.method != "POST":
             return 405, [("Allow", "POST")], b""
         if self.faults.http500:
-            return 500, [("Content-Type", "text/html")], b"<html><body>Internal Server Error</body></html>"
+            # Not XML on purpose: the client must see an HTTP failure, not a WSMan fault.
+            return 500, [("Content-Type", "text/plain")], b"Internal Server Error: the WinRM service failed."
 
         result = self.auth.check(
             conn, req.headers.get("authorization"), channel_binding=self._cbt, refuse=self.faults.auth_fail
@@ -215,6 +233,9 @@ class HostServer:
             return 400, headers, b""
         if not plain:
             return 200, headers, b""  # the empty POST that sets up an encrypted session
+        if self._require_encryption and not encrypted:
+            log.debug("%s: unencrypted message over HTTP refused", self.name)
+            return 400, headers, b""
 
         reply = await self.endpoint.handle(plain, result.user)
         self._journal({"event": "http", "action": reply.action, "bytes": len(plain), "status": reply.status})

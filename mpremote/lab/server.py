@@ -299,6 +299,7 @@ class Lab:
                 channel_binding=cbt,
                 journal=sink,
                 stopping=self._stopping,
+                require_encryption=not self.options.tls and self.options.auth != "basic",
             )
             tls_kwargs: dict[str, Any] = {"ssl": ctx, "ssl_handshake_timeout": 30} if ctx else {}
             server = await asyncio.start_server(host.server.serve, sock=sock, backlog=LISTEN_BACKLOG, **tls_kwargs)
@@ -310,10 +311,9 @@ class Lab:
         for server in self._servers:
             server.close()
         for h in self.hosts:
-            if h.server is not None:
-                h.server.close_connections()
             if h.endpoint is not None:
                 h.endpoint.close_all()
+        await asyncio.gather(*(h.server.close_connections() for h in self.hosts if h.server is not None))
         for server in self._servers:
             await server.wait_closed()
         self._servers = []
