@@ -250,6 +250,6 @@ def install_cmd(
     if write:
         for path in write_plan(plan):
             typer.echo(f"wrote {path}", err=True)
-    else:
-        typer.echo("(printed only; add --write to write the files)" if plan.files else "", err=True)
+    elif plan.files:
+        typer.echo("(printed only; add --write to write the files)", err=True)
     typer.echo(f"next: {plan.next_steps}", err=True)
