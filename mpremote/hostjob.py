@@ -184,11 +184,12 @@ def run_host_job(
                 "transport": conn.endpoint.transport,
                 "auth": conn.endpoint.auth,
             }
-            if spec.command not in ACTIONS:
-                result.elapsed_s = time.monotonic() - start
-                return result
             from mpremote.selection import select
 
+            wants_selection = spec.selector is not None and not spec.selector.is_empty()
+            if spec.command not in ACTIONS and not wants_selection:
+                result.elapsed_s = time.monotonic() - start
+                return result
             decisions = select(
                 host.name,
                 query.sessions,
@@ -196,11 +197,16 @@ def run_host_job(
                 operator_user=query.operator_user or username,
                 operator_domain=query.operator_domain,
             )
+            if spec.command not in ACTIONS:
+                # A listing with selectors shows what an action with the same selectors would touch.
+                result.sessions = [d.session for d in decisions if d.selected]
+                result.elapsed_s = time.monotonic() - start
+                return result
             chosen = [d.session for d in decisions if d.selected]
             skipped = [
                 SessionAction(d.session.id, d.session.username, spec.command, Outcome.SKIPPED, d.reason)
                 for d in decisions
-                if not d.selected and d.reason != "not matched"
+                if d.spared
             ]
             if spec.confirmed is not None:
                 unconfirmed = [s for s in chosen if (host.name, s.id, s.username) not in spec.confirmed]

@@ -49,6 +49,9 @@ PROTECTED_USERS = frozenset({"wmsshell"})
 SELECTABLE_STATES = ("active", "disconnected")
 
 
+EXCLUDED = "excluded user"
+
+
 def _fold(name: str) -> str:
     """Caseless, canonical form of a name: equal for every spelling Windows treats as equal."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
@@ -120,6 +123,9 @@ class Decision:
     session: Session
     selected: bool
     reason: str
+    #: True when the session matched but is spared on purpose (protected or excluded):
+    #: reports show these as "skipped"; sessions that simply did not match are not reported.
+    spared: bool = False
 
 
 def _protection(session: Session, operator: tuple[str | None, str] | None) -> str | None:
@@ -161,7 +167,9 @@ def select(
     refs = {sid for h, sid in selector.sessions if _fold(h) == host_key}
     decisions = []
     for s in sessions:
-        decisions.append(Decision(s, *_decide(s, selector, operator, wanted, excluded, refs)))
+        selected, reason = _decide(s, selector, operator, wanted, excluded, refs)
+        spared = not selected and (reason == EXCLUDED or _protection(s, operator) is not None)
+        decisions.append(Decision(s, selected, reason, spared))
     return decisions
 
 
@@ -188,7 +196,7 @@ def _decide(
     else:
         return False, "not matched"
     if any(_same_account(account, x) for x in excluded):
-        return False, "excluded user"
+        return False, EXCLUDED
     if selector.state is not None and s.state != selector.state:
         return False, f"state is {s.state}, not {selector.state}"
     if selector.idle_over is not None:
