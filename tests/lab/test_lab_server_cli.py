@@ -161,10 +161,7 @@ def test_help_lists_every_documented_option() -> None:
 
 def test_cli_module_imports_nothing_heavy() -> None:
     """CLI start-up speed: importing the sub-app must not drag in the lab."""
-    code = (
-        "import sys, mpremote.lab.cli;"
-        "heavy = [m for m in ('asyncio', 'psrpcore', 'spnego', 'cryptography', 'mpremote.lab.server') if m in sys.modules];"
-        "print(heavy)"
-    )
+    heavy = ("asyncio", "psrpcore", "spnego", "cryptography", "mpremote.lab.server")
+    code = f"import sys, mpremote.lab.cli; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
