@@ -9,6 +9,10 @@ Transport faults played here: ``hang`` (read the request, never answer), ``slow:
 (extra delay on every response), ``http500`` (plain 500 before authentication) and
 ``auth-fail`` (correct credentials, still 401). ``wsman-fault`` is the endpoint's;
 ``refuse`` and ``bad-cert`` are decided when the lab binds its sockets.
+
+Over plain HTTP with NTLM/Negotiate every message must be sealed (Windows' default
+``AllowUnencrypted=false``): an unencrypted body is answered 400. Basic over HTTP is
+accepted, as on a host configured with ``AllowUnencrypted=true`` (the only way it works).
 """
 
 from __future__ import annotations
@@ -80,18 +84,18 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
         key = name.strip().lower()
         headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        body = bytearray()
+        chunks = bytearray()
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 await reader.readuntil(b"\r\n")
                 break
-            if len(body) + size > MAX_BODY:
+            if len(chunks) + size > MAX_BODY:
                 raise _BadRequest(413, "body too large")
-            body += await reader.readexactly(size)
+            chunks += await reader.readexactly(size)
             await reader.readexactly(2)
-        return _Request(parts[0], parts[1], headers, bytes(body))
+        return _Request(parts[0], parts[1], headers, bytes(chunks))
     try:
         length = int(headers.get("content-length", "0"))
     except ValueError:

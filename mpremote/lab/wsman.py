@@ -396,31 +396,32 @@ class WSManEndpoint:
     ) -> None:
         pid = uuid.UUID(command_id) if command_id else None
         shell.pool.receive_data(PSRPPayload(_fix_ci_case(data), stream, pid))
-        pool = shell.pool
-        while (event := pool.next_event()) is not None:
-            if isinstance(event, CreatePipelineEvent):
-                # psrpcore already decoded the pipeline into .metadata (event.pipeline re-decodes).
-                command = shell.commands[str(event.pipeline_id).upper()]
-                if command.pipeline.metadata.no_input:
-                    self._run(shell, command.pipeline, command.pipeline.metadata, user)
-                else:
-                    command.waiting_for_input = True
-            elif isinstance(event, EndOfPipelineInputEvent):
-                command = shell.commands.get(str(event.pipeline_id).upper())
-                if command is not None and command.waiting_for_input and command.pipeline.metadata is not None:
-                    command.waiting_for_input = False
-                    self._run(shell, command.pipeline, command.pipeline.metadata, user)
-            elif isinstance(event, SetMaxRunspacesEvent | SetMinRunspacesEvent | ResetRunspaceStateEvent):
-                pool.runspace_availability_response(event.ci, True)
-            elif isinstance(event, GetAvailableRunspacesEvent):
-                busy = sum(1 for c in shell.commands.values() if c.pipeline.state == PSInvocationState.Running)
-                pool.runspace_availability_response(event.ci, max(0, pool.max_runspaces - busy))
-            elif isinstance(event, GetCommandMetadataEvent):
-                command = shell.commands.get(str(event.pipeline_id).upper())
-                if command is not None:
-                    command.pipeline.start()
-                    command.pipeline.complete()
+        while (event := shell.pool.next_event()) is not None:
+            self._on_event(shell, event, user)
         self._drain(shell, req.max_envelope_size)
+
+    def _on_event(self, shell: _Shell, event: Any, user: str) -> None:
+        """React to one decoded client message; replies are queued on the pool by psrpcore."""
+        pool = shell.pool
+        command = shell.commands.get(str(getattr(event, "pipeline_id", "")).upper())
+        if isinstance(event, CreatePipelineEvent) and command is not None:
+            # psrpcore already decoded the pipeline into .metadata (event.pipeline re-decodes).
+            metadata = command.pipeline.metadata
+            if getattr(metadata, "no_input", True):
+                self._run(command.pipeline, metadata, user)
+            else:
+                command.waiting_for_input = True
+        elif isinstance(event, EndOfPipelineInputEvent) and command is not None and command.waiting_for_input:
+            command.waiting_for_input = False
+            self._run(command.pipeline, command.pipeline.metadata, user)
+        elif isinstance(event, SetMaxRunspacesEvent | SetMinRunspacesEvent | ResetRunspaceStateEvent):
+            pool.runspace_availability_response(event.ci, True)
+        elif isinstance(event, GetAvailableRunspacesEvent):
+            busy = sum(1 for c in shell.commands.values() if c.pipeline.state == PSInvocationState.Running)
+            pool.runspace_availability_response(event.ci, max(0, pool.max_runspaces - busy))
+        elif isinstance(event, GetCommandMetadataEvent) and command is not None:
+            command.pipeline.start()  # no command metadata to offer: an empty, completed answer
+            command.pipeline.complete()
 
     def _drain(self, shell: _Shell, max_envelope_size: int) -> None:
         """Move psrpcore's queued messages into per-target outboxes, fragmented to fit."""
@@ -431,7 +432,7 @@ class WSManEndpoint:
             box.payloads.append(payload.data)
             box.ready.set()
 
-    def _run(self, shell: _Shell, pipeline: ServerPipeline, metadata: Any, user: str) -> None:
+    def _run(self, pipeline: ServerPipeline, metadata: Any, user: str) -> None:
         commands = [CommandSpec(c.command_text, bool(c.is_script), list(c.parameters)) for c in metadata.commands]
         script = ""
         for i, c in enumerate(metadata.commands):
