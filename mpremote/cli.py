@@ -25,6 +25,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    # Tracebacks with local variables could show a password: unexpected errors are caught in
+    # run() and printed as one redacted line (MPREMOTE_DEBUG=1 shows the plain traceback).
+    pretty_exceptions_enable=False,
 )
 
 
@@ -110,9 +113,7 @@ def logoff(
     exclude: o.Excludes = None,
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
-    warn: Annotated[
-        str | None, typer.Option("--warn", help="Message the sessions first with this text.")
-    ] = None,
+    warn: Annotated[str | None, typer.Option("--warn", help="Message the sessions first with this text.")] = None,
     grace: Annotated[
         str | None,
         typer.Option("--grace", help="With --warn: how long to wait before logging off (e.g. 5m)."),
@@ -155,9 +156,7 @@ def disconnect(
 @common_options
 def message(
     targets: o.Targets,
-    text: Annotated[
-        str, typer.Option("--text", help="The message (at most 255 characters).", show_default=False)
-    ],
+    text: Annotated[str, typer.Option("--text", help="The message (at most 255 characters).", show_default=False)],
     limit: o.Limit = None,
     all_: o.AllSessions = False,
     user: o.Users = None,
@@ -220,5 +219,27 @@ def _mount_subapps() -> None:
 
 
 def run() -> None:
+    """Console-script entry: exit codes of DESIGN.md, never a traceback with secrets in it."""
+    import os
+    import sys
+
+    from mpremote.cli_common import err_console
+
     _mount_subapps()
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console().print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, without secrets, and exit 1
+        if os.environ.get("MPREMOTE_DEBUG"):
+            raise
+        from mpremote.credentials import redact_known
+
+        err_console().print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {redact_known(str(exc))}\n"
+            "This is a bug in mpremote; set MPREMOTE_DEBUG=1 to see the traceback.",
+            markup=True,
+            highlight=False,
+        )
+        sys.exit(1)

@@ -108,14 +108,6 @@ def out_console(path: Path | None = None) -> Any:
     return Console(highlight=False, soft_wrap=False)
 
 
-def read_password_stdin() -> str:
-    """One line from stdin; trailing newline dropped. Never echoed."""
-    line = sys.stdin.readline()
-    if not line:
-        raise ValueError("--password-stdin: standard input is empty")
-    return line[:-1] if line.endswith("\n") else line
-
-
 def stdin_is_tty() -> bool:
     try:
         return os.isatty(sys.stdin.fileno())

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from mpremote.cli_common import Common, err_console, read_password_stdin, stderr_is_tty, stdin_is_tty
+from mpremote.cli_common import Common, err_console, stderr_is_tty, stdin_is_tty
 from mpremote.errors import MpremoteError, UsageError
 from mpremote.results import ExitCode
 
@@ -81,9 +81,12 @@ def _settings(common: Common) -> Any:
 
 
 def _credentials(common: Common) -> Any:
-    from mpremote.credentials import CredentialResolver
+    from mpremote.credentials import CredentialResolver, read_password_stdin
 
-    password = read_password_stdin() if common.password_stdin else None
+    try:
+        password = read_password_stdin() if common.password_stdin else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     resolver = CredentialResolver(
         username_override=common.username,
         password_override=password,
@@ -111,9 +114,7 @@ def _confirm(command: str, hosts: list[Any], preview: Any, selector: Any) -> boo
     from mpremote.results import Outcome
     from mpremote.selection import describe
 
-    planned = [
-        (r.host, a) for r in preview.results for a in (r.actions or []) if a.outcome is Outcome.WOULD_DO
-    ]
+    planned = [(r.host, a) for r in preview.results for a in (r.actions or []) if a.outcome is Outcome.WOULD_DO]
     unreachable = [r.host for r in preview.results if r.status.value != "ok"]
     con = err_console()
     con.print(
@@ -258,10 +259,7 @@ def _confirmed_set(preview: Any) -> frozenset[tuple[str, int, str]]:
     from mpremote.results import Outcome
 
     return frozenset(
-        (r.host, a.id, a.username)
-        for r in preview.results
-        for a in (r.actions or [])
-        if a.outcome is Outcome.WOULD_DO
+        (r.host, a.id, a.username) for r in preview.results for a in (r.actions or []) if a.outcome is Outcome.WOULD_DO
     )
 
 

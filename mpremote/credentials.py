@@ -190,6 +190,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+#: Secret sources registered by install_redaction, for redact_known() at the last boundary.
+_ACTIVE_SOURCES: list[SecretSource] = []
+
+
+def redact_known(text: str) -> str:
+    """Scrub every secret this process knows (resolvers in use, MPREMOTE_PASSWORD) from text."""
+    secrets: list[Secret | str] = []
+    for source in list(_ACTIVE_SOURCES):
+        secrets.extend(source())
+    env_password = os.environ.get(ENV_PASSWORD)
+    if env_password:
+        secrets.append(env_password)
+    return redact(text, secrets) if secrets else text
+
+
 def install_redaction(source: CredentialResolver | SecretSource) -> Callable[[], None]:
     """Scrub secrets from every log record of every logger (pypsrp, requests included).
 
@@ -205,10 +220,14 @@ def install_redaction(source: CredentialResolver | SecretSource) -> Callable[[],
         return record
 
     logging.setLogRecordFactory(factory)
+    secret_source: SecretSource = source.secrets if isinstance(source, CredentialResolver) else source
+    _ACTIVE_SOURCES.append(secret_source)
 
     def uninstall() -> None:
         if logging.getLogRecordFactory() is factory:
             logging.setLogRecordFactory(previous)
+        if secret_source in _ACTIVE_SOURCES:
+            _ACTIVE_SOURCES.remove(secret_source)
 
     return uninstall
 

@@ -131,6 +131,15 @@ def _construct_unsafe(loader: _LineLoader, node: yaml.Node) -> Any:
     return loader.construct_undefined(node)
 
 
+def _construct_timestamp(loader: _LineLoader, node: yaml.ScalarNode) -> Any:
+    """Dates like ``2026-13-01`` look like timestamps but do not exist: say where, not crash."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise InputFileError(loader.path, _line(node), None, f"{node.value!r} is not a valid date: {exc}") from None
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 _LineLoader.add_constructor("!vault", _construct_vault)
