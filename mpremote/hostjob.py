@@ -208,6 +208,15 @@ def run_host_job(
                 for d in decisions
                 if d.spared
             ]
+            if spec.command == "disconnect":
+                # tsdiscon on a disconnected session changes nothing: reporting it "done"
+                # would overstate what the run did.
+                skipped += [
+                    SessionAction(s.id, s.username, spec.command, Outcome.SKIPPED, "already disconnected")
+                    for s in chosen
+                    if s.state == "disconnected"
+                ]
+                chosen = [s for s in chosen if s.state != "disconnected"]
             if spec.confirmed is not None:
                 unconfirmed = [s for s in chosen if (host.name, s.id, s.username) not in spec.confirmed]
                 chosen = [s for s in chosen if (host.name, s.id, s.username) in spec.confirmed]
