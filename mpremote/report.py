@@ -370,6 +370,8 @@ class Reporter:
         try:
             if self.fmt == "jsonl":
                 self._jsonl_writer().write_missing(results)
+            elif self.fmt == "table" and self.quiet:
+                self._write(totals(results).line() + "\n")
             elif self.fmt == "table":
                 with self._data_console() as console:
                     if self.command == "sessions":
