@@ -136,7 +136,6 @@ class HostServer:
         latency_ms: int,
         channel_binding: bytes | None,
         journal: Callable[[dict[str, Any]], None],
-        stopping: asyncio.Event,
         require_encryption: bool = False,
     ) -> None:
         self.name = name
@@ -146,7 +145,6 @@ class HostServer:
         self._delay = (latency_ms + faults.slow_ms) / 1000.0
         self._cbt = channel_binding
         self._journal = journal
-        self._stopping = stopping
         #: Plain HTTP with NTLM/Negotiate: like Windows' default AllowUnencrypted=false.
         self._require_encryption = require_encryption
         self._writers: set[asyncio.StreamWriter] = set()
@@ -186,7 +184,10 @@ class HostServer:
                 if req is None:
                     break
                 if self.faults.hang:
-                    await self._stopping.wait()  # accepted, read, never answered
+                    # Accepted, read, never answered; swallow whatever follows until the client
+                    # gives up (or the lab stops and aborts the connection): no task leaks.
+                    while await reader.read(65536):
+                        pass
                     break
                 status, headers, body = await self._answer(req, conn)
                 self.requests += 1

@@ -142,7 +142,6 @@ class Lab:
         self._reserved: list[socket.socket] = []
         self._auth: Authenticator | None = None
         self._journal: Journal | None = None
-        self._stopping: asyncio.Event | None = None
         self._tmpdir: Any = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -181,7 +180,6 @@ class Lab:
         self._loop.set_exception_handler(_quiet_exceptions)
         self._thread = threading.Thread(target=self._loop.run_forever, name="mpremote-lab", daemon=True)
         self._thread.start()
-        self._stopping = self._call(self._make_event())
 
         to_listen: list[tuple[LabHost, socket.socket, Any]] = []
         for spec, sock in zip(specs, socks, strict=True):
@@ -276,11 +274,8 @@ class Lab:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    async def _make_event(self) -> asyncio.Event:
-        return asyncio.Event()
-
     async def _listen(self, items: list[tuple[LabHost, socket.socket, Any]]) -> None:
-        assert self._stopping is not None and self._auth is not None
+        assert self._auth is not None
         for host, sock, (ctx, cbt) in items:
             fault_flags = HostFaults(
                 hang=host.has_fault("hang"),
@@ -298,7 +293,6 @@ class Lab:
                 latency_ms=self.options.latency_ms,
                 channel_binding=cbt,
                 journal=sink,
-                stopping=self._stopping,
                 require_encryption=not self.options.tls and self.options.auth != "basic",
             )
             tls_kwargs: dict[str, Any] = {"ssl": ctx, "ssl_handshake_timeout": 30} if ctx else {}
@@ -306,8 +300,6 @@ class Lab:
             self._servers.append(server)
 
     async def _shutdown(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
         for server in self._servers:
             server.close()
         for h in self.hosts:
