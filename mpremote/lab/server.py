@@ -146,13 +146,17 @@ class Lab:
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> Lab:
-        self.start()
+        if self._loop is None:  # ``with Lab(opts).start() as lab`` works too
+            self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> Lab:
+        """Bind, listen, write the targets file; raise LabError on a bad option or busy port."""
+        if self._loop is not None:
+            raise LabError("this lab is already running")
         opts = self.options
         opts.validate()
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from pypsrp.wsman import WSMan
 from typer.testing import CliRunner
 
 from mpremote.lab.cli import app
+from mpremote.lab.server import LabError
 
 pytestmark = pytest.mark.lab
 
@@ -165,3 +167,31 @@ def test_cli_module_imports_nothing_heavy() -> None:
     code = f"import sys, mpremote.lab.cli; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_port_base_puts_hosts_on_consecutive_ports_in_name_order() -> None:
+    from mpremote.lab.server import Lab, LabOptions
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    base = probe.getsockname()[1]
+    probe.close()
+    try:
+        lab = Lab(LabOptions(hosts=1, port_base=base, auth="basic")).start()
+    except LabError:
+        pytest.skip("the probed port was taken again before the lab could use it")
+    try:
+        assert [(h.name, h.port) for h in lab.hosts] == [("mp-lab-001", base)]
+    finally:
+        lab.stop()
+
+
+def test_a_busy_port_is_a_clear_error() -> None:
+    from mpremote.lab.server import Lab, LabOptions
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(LabError, match=f"cannot listen on 127.0.0.1:{port}"):
+            Lab(LabOptions(hosts=2, port_base=port)).start()
