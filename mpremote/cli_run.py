@@ -96,17 +96,48 @@ def _credentials(common: Common) -> Any:
 
 
 @contextmanager
-def _sigterm_as_cancel(cancel: threading.Event) -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C: unfinished hosts get 'interrupted' rows, exit 130."""
+def _signals_as_cancel(cancel: threading.Event) -> Iterator[None]:
+    """SIGTERM and a first Ctrl-C (SIGINT) end the run through ``cancel``: unfinished hosts
+    get 'interrupted' rows, exit 130.
+
+    Why not let Ctrl-C raise KeyboardInterrupt: it lands at an arbitrary bytecode of the
+    coordinating thread, e.g. between a host's audit line and its action lines, or before
+    its jsonl row is written, and that row would then be lost. The fan-out polls ``cancel``
+    every few tens of milliseconds instead. A second Ctrl-C raises KeyboardInterrupt (the
+    fan-out then stops waiting for running hosts at once).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+
+    previous_term = signal.getsignal(signal.SIGTERM)
+    previous_int = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+@contextmanager
+def _ctrl_c_raises() -> Iterator[None]:
+    """At the confirmation prompt Ctrl-C must abort the read at once (the cancel handler
+    would let ``readline`` resume and the prompt would ignore the key)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _confirm(command: str, hosts: list[Any], preview: Any, selector: Any) -> bool:
@@ -209,7 +240,7 @@ def run_cli_command(
         command=command,
         progress=not common.no_progress and stderr_is_tty() and not common.quiet,
     )
-    with _sigterm_as_cancel(cancel):
+    with _signals_as_cancel(cancel):
         try:
             if needs_confirm:
                 preview_opts = api.RunOptions(
@@ -221,7 +252,9 @@ def run_cli_command(
                 if preview.interrupted:
                     reporter.finish(preview)
                     return ExitCode.INTERRUPTED
-                if not _confirm(command, hosts, preview, selector):
+                with _ctrl_c_raises():
+                    confirmed = _confirm(command, hosts, preview, selector)
+                if not confirmed:
                     con.print("Nothing was done.")
                     return ExitCode.USAGE
                 # Act only on what the operator just saw and confirmed.
