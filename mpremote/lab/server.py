@@ -139,7 +139,7 @@ class Lab:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.base_events.Server] = []
-        self._reserved: list[socket.socket] = []
+        self._sockets: list[socket.socket] = []
         self._auth: Authenticator | None = None
         self._journal: Journal | None = None
         self._tmpdir: Any = None
@@ -175,6 +175,7 @@ class Lab:
             socks = bind_sockets(opts.bind, len(specs), opts.port_base)
         except BuildError as exc:
             raise LabError(str(exc)) from None
+        self._sockets = socks  # closed in stop() whatever happens next
         address = check_loopback(opts.bind)
         domains = tuple(sorted({d for s in specs for d in (getattr(s, "domain", ""), _computer(s)) if d}))
         self._auth = Authenticator(opts.auth, opts.username, opts.password, domains=domains)
@@ -192,8 +193,7 @@ class Lab:
             host = LabHost(spec.name, address, port, self._model_factory(spec, sink, opts.username), spec, spec.faults)
             self.hosts.append(host)
             if host.has_fault("refuse"):
-                self._reserved.append(sock)  # bound, never listening: connections are refused
-                continue
+                continue  # bound, never listening: connections are refused
             ctx, cbt = None, None
             if certs is not None:
                 pair = certs.bad if host.has_fault("bad-cert") else certs.server
@@ -215,9 +215,9 @@ class Lab:
             if self._thread is not None:
                 self._thread.join(timeout=10)
             loop.close()
-        for sock in self._reserved:
+        for sock in self._sockets:
             sock.close()
-        self._reserved = []
+        self._sockets = []
         if self._auth is not None:
             self._auth.close()
             self._auth = None
