@@ -6,8 +6,11 @@ added to every HTTP response, NTLM over HTTP with message encryption or over HTT
 runs ``mpremote sessions`` and ``mpremote logoff --all --yes`` as separate processes and
 prints, from this one run (these machines are noisy, so ratios beat absolute numbers):
 
-  wall time, wall time as a ratio of one host's, HTTP requests per host (from the lab's
-  journal), client CPU ms per host, peak client RSS, errors (hosts not ok)
+  wall time, wall time as a ratio of one host's, HTTP requests per host (every POST the
+  network carried, NTLM legs and the empty encryption set-up POST included: read from each
+  host's ``GET /lab/status`` counter before and after), WSMan messages per host (from the
+  lab's journal, which records only authenticated WSMan actions), client CPU ms per host,
+  peak client RSS, errors (hosts not ok)
 
 plus ``mpremote --help`` start-up time as a ratio of ``python -c "import typer"``.
 
@@ -21,11 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +48,7 @@ class Measurement:
     ratio_to_one_host: float | None
     requests_per_host: float
     max_requests_host: int
+    wsman_per_host: float
     cpu_ms_per_host: float
     peak_rss_mb: float
     errors: int
@@ -72,10 +79,40 @@ class LabProcess:
                 return
         raise RuntimeError("lab did not become ready within 120 s")
 
+    def _hosts(self) -> list[tuple[str, str, int]]:
+        import yaml
+
+        data = yaml.safe_load(self.targets.read_text(encoding="utf-8"))
+        scheme = data["vars"]["transport"]
+        return [(scheme, h["address"], int(h["port"])) for h in data["hosts"].values()]
+
+    def request_counters(self) -> dict[int, int]:
+        """Every HTTP request each host answered so far (``GET /lab/status``, unauthenticated).
+
+        The counter a status reply shows excludes that GET itself, so a later reading
+        includes one earlier status GET: :meth:`requests_between` subtracts it.
+        """
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
+
+        def one(item: tuple[str, str, int]) -> tuple[int, int]:
+            scheme, address, port = item
+            with opener.open(f"{scheme}://{address}:{port}/lab/status", timeout=30) as resp:
+                return port, int(json.loads(resp.read())["requests"])
+
+        with ThreadPoolExecutor(16) as pool:
+            return dict(pool.map(one, self._hosts()))
+
+    @staticmethod
+    def requests_between(before: dict[int, int], after: dict[int, int]) -> list[int]:
+        return [after[port] - before[port] - 1 for port in before]
+
     def journal_offset(self) -> int:
         return self.journal.stat().st_size if self.journal.exists() else 0
 
-    def http_requests_since(self, offset: int) -> Counter[str]:
+    def wsman_messages_since(self, offset: int) -> Counter[str]:
         counts: Counter[str] = Counter()
         with self.journal.open("rb") as fh:
             fh.seek(offset)
@@ -117,18 +154,19 @@ def run_client(args: list[str]) -> tuple[float, float, float, int, str]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode, text
 
 
-def measure(hosts: int, latency: int, transport: str, sessions: int) -> list[Measurement]:
+def measure(hosts: int, latency: int, transport: str, sessions: int, client_args: list[str]) -> list[Measurement]:
     results = []
     with tempfile.TemporaryDirectory(prefix="mpremote-bench-") as tmp:
         lab = LabProcess(Path(tmp), hosts, latency, transport, sessions)
         try:
             for command, extra in (("sessions", []), ("logoff", ["--all", "--yes"])):
                 offset = lab.journal_offset()
-                wall, cpu, rss, code, out = run_client(
-                    [command, str(lab.targets), "--format", "json", "--no-progress", "--timeout", "120", *extra]
-                )
-                time.sleep(0.2)  # let the lab flush its journal
-                counts = lab.http_requests_since(offset)
+                before = lab.request_counters()
+                base = [command, str(lab.targets), "--format", "json", "--no-progress", "--timeout", "120"]
+                wall, cpu, rss, code, out = run_client([*base, *extra, *client_args])
+                time.sleep(0.2)  # let the lab answer its last requests and flush its journal
+                per_host = lab.requests_between(before, lab.request_counters())
+                counts = lab.wsman_messages_since(offset)
                 try:
                     rows = json.loads(out)
                     errors = sum(1 for r in rows if r.get("status") != "ok")
@@ -142,8 +180,9 @@ def measure(hosts: int, latency: int, transport: str, sessions: int) -> list[Mea
                         transport=transport,
                         wall_s=round(wall, 3),
                         ratio_to_one_host=None,
-                        requests_per_host=round(sum(counts.values()) / hosts, 2),
-                        max_requests_host=max(counts.values(), default=0),
+                        requests_per_host=round(sum(per_host) / hosts, 2),
+                        max_requests_host=max(per_host, default=0),
+                        wsman_per_host=round(sum(counts.values()) / hosts, 2),
                         cpu_ms_per_host=round(cpu * 1000 / hosts, 1),
                         peak_rss_mb=round(rss, 1),
                         errors=errors,
@@ -178,6 +217,11 @@ def main() -> int:
     parser.add_argument("--transport", action="append", choices=["http", "https"])
     parser.add_argument("--sessions-per-host", type=int, default=6)
     parser.add_argument("--json", type=Path, help="also write the measurements as JSON here")
+    parser.add_argument(
+        "--client-arg", action="append", default=[], help="extra mpremote option, e.g. --client-arg=--concurrency=32"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the one-host run (no ratio)")
+    parser.add_argument("--no-startup", action="store_true", help="skip the --help start-up measurement")
     args = parser.parse_args()
     if args.quick:
         host_counts, latencies, transports = [10, 100], [0, 20], ["https"]
@@ -189,15 +233,20 @@ def main() -> int:
     rows: list[Measurement] = []
     for transport in transports:
         for latency in latencies:
-            baseline = {m.command: m.wall_s for m in measure(1, latency, transport, args.sessions_per_host)}
+            baseline: dict[str, float] = {}
+            if not args.no_baseline:
+                one = measure(1, latency, transport, args.sessions_per_host, args.client_arg)
+                baseline = {m.command: m.wall_s for m in one}
             for n in host_counts:
-                for m in measure(n, latency, transport, args.sessions_per_host):
-                    m.ratio_to_one_host = round(m.wall_s / baseline[m.command], 2) if baseline[m.command] else None
+                for m in measure(n, latency, transport, args.sessions_per_host, args.client_arg):
+                    if baseline.get(m.command):
+                        m.ratio_to_one_host = round(m.wall_s / baseline[m.command], 2)
                     rows.append(m)
                     print(_row(m), flush=True)
-    startup = startup_ratio()
-    print(f"\nstart-up: mpremote --help {startup['mpremote_help_s']}s = {startup['ratio']} x import typer "
-          f"({startup['import_typer_s']}s)")  # fmt: skip
+    startup = {} if args.no_startup else startup_ratio()
+    if startup:
+        print(f"\nstart-up: mpremote --help {startup['mpremote_help_s']}s = {startup['ratio']} x import typer "
+              f"({startup['import_typer_s']}s)")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "startup": startup}, indent=2))
     return 0 if all(r.errors == 0 for r in rows) else 1
@@ -207,6 +256,7 @@ def _row(m: Measurement) -> str:
     return (
         f"{m.command:9} {m.transport:5} N={m.hosts:<4} L={m.latency_ms:<4}ms wall={m.wall_s:7.2f}s "
         f"x1host={m.ratio_to_one_host!s:6} req/host={m.requests_per_host:5} (max {m.max_requests_host}) "
+        f"wsman/host={m.wsman_per_host:5} "
         f"cpu/host={m.cpu_ms_per_host:6}ms rss={m.peak_rss_mb:6}MB errors={m.errors} exit={m.exit_code}"
     )
 
