@@ -117,8 +117,11 @@ def run_cli(
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every line must be one JSON object: a half-written line fails the test here."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    """Every line must be one JSON object: a half-written line fails the test here.
+
+    Split on "\n" only: JSON text may hold U+2028 or U+0085 raw, which ``splitlines`` breaks.
+    """
+    lines = path.read_text(encoding="utf-8").split("\n")
     return [json.loads(line) for line in lines if line.strip()]
 
 
@@ -162,3 +165,25 @@ def assert_files_have_no_secret(paths: Sequence[Path], secret: str = SECRET) -> 
     for path in paths:
         if path.is_file():
             assert_no_secret(str(path), path.read_bytes(), secret=secret)
+
+
+# -- the CLI in-process -------------------------------------------------------------------
+
+_mounted = False
+
+
+def invoke(*args: str | Path, stdin: str | None = None) -> Any:
+    """Run the Typer app in-process (cheaper than a subprocess; stdin is not a terminal).
+
+    Returns click's ``Result`` (``exit_code``, ``stdout``, ``stderr``).
+    """
+    global _mounted
+    from typer.testing import CliRunner
+
+    from mpremote import cli
+
+    if not _mounted:
+        cli._mount_subapps()
+        _mounted = True
+    runner = CliRunner()
+    return runner.invoke(cli.app, [str(a) for a in args], input=stdin, catch_exceptions=False)
