@@ -6,6 +6,8 @@ with a one-line message on stderr and exit code 2, before any host is contacted.
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 import threading
@@ -93,6 +95,42 @@ def _credentials(common: Common) -> Any:
         interactive=stdin_is_tty() and not common.password_stdin,
     )
     return resolver
+
+
+#: ``MPREMOTE_DEBUG=1``: DEBUG logs of mpremote, pypsrp and requests on stderr.
+DEBUG_ENV = "MPREMOTE_DEBUG"
+
+
+def _debug_log_from_env() -> None:
+    """Turn on a DEBUG trace on stderr when ``MPREMOTE_DEBUG`` is set (not "" or "0").
+
+    An environment variable rather than ``--verbose`` so every command (and a scheduled
+    policy run) gets it without a new option. Called after ``install_redaction``: the
+    redaction hook sits in the log record factory, so every record of every logger
+    (pypsrp's included) is scrubbed of known passwords before any handler sees it.
+    """
+    if os.environ.get(DEBUG_ENV, "") in ("", "0"):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+
+
+def _warn_insecure_basic(hosts: list[Any], settings: Any) -> None:
+    """Basic over plain HTTP was forced: say loudly, once, that the password goes in clear."""
+    from mpremote.remote.connection import resolve_endpoint
+
+    clear = [h.name for h in hosts if resolve_endpoint(h, settings).encryption == "never"]
+    if clear:
+        names = ", ".join(clear[:5]) + (f" and {len(clear) - 5} more" if len(clear) > 5 else "")
+        err_console().print(
+            f"[bold yellow]WARNING:[/] Basic authentication over plain HTTP: the password crosses the "
+            f"network in clear to {len(clear)} host(s) ({names}). Use HTTPS or NTLM/Kerberos.",
+            markup=True,
+            highlight=False,
+        )
 
 
 @contextmanager
@@ -205,6 +243,7 @@ def run_cli_command(
             api.check_message(text)
         resolver = _credentials(common)
         install_redaction(resolver)
+        _debug_log_from_env()
         cancel = threading.Event()
         options = api.RunOptions(
             concurrency=common.concurrency,
@@ -220,6 +259,7 @@ def run_cli_command(
             argv=[resolver.redact(a) for a in sys.argv[1:]],
         )
         api.preflight(hosts, command, selector, options)
+        _warn_insecure_basic(hosts, settings)
         # Every password is found (or prompted for) now, before any host is contacted:
         # an unset password_env is a usage error, not 500 failed rows.
         resolver.resolve_all(hosts)

@@ -164,6 +164,7 @@ def run_host_job(
     start = time.monotonic()
     result = HostResult(host=host.name, address=host.address, status=HostStatus.OK)
     in_flight: list[Session] = []  # sessions named in an action script that was sent
+    password: str | None = None
     try:
         username, password = credential(host)
         remaining = deadline_remaining() if deadline_remaining else None
@@ -257,8 +258,21 @@ def run_host_job(
     except Exception as exc:  # a bug or an unexpected lower-layer error: still one row
         log.debug("%s: unexpected %s", host.name, type(exc).__name__, exc_info=True)
         _fail(result, exc, in_flight, spec.command)
+    if password and result.error is not None:
+        _scrub(result, password)
     result.elapsed_s = time.monotonic() - start
     return result
+
+
+def _scrub(result: HostResult, password: str) -> None:
+    """An unexpected lower-layer error's text may quote what it was given: never let the
+    password into a result row (rows reach reports, audit lines and retry tooling)."""
+    from mpremote.credentials import redact
+
+    assert result.error is not None
+    result.error = ErrorInfo(result.error.kind, redact(result.error.message, [password]))
+    if result.actions:
+        result.actions = [replace(a, detail=redact(a.detail, [password])) for a in result.actions]
 
 
 def _fail(result: HostResult, exc: BaseException, in_flight: list[Session], action: str) -> None:
