@@ -184,14 +184,15 @@ class AuditLog:
         clash = set(fields) & set(BASE_KEYS)
         if clash:
             raise ValueError(f"audit fields may not be named {sorted(clash)}")
-        line: dict[str, Any] = {
-            "ts": utc_timestamp(),
-            "run_id": run_id,
-            "operator": self._operators.get(run_id, self.operator),
-            "event": event,
-        }
-        line.update(self._clean(fields))
-        self.append_lines([json.dumps(line, separators=(",", ":"))], sync=sync)
+        fields = self._clean(fields)
+        base = {"run_id": run_id, "operator": self._operators.get(run_id, self.operator), "event": event}
+
+        def render() -> list[str]:
+            # Stamped under the locks: file order is time order (workers record concurrently).
+            line = {"ts": utc_timestamp(), **base, **fields}
+            return [json.dumps(line, separators=(",", ":"))]
+
+        self._append(render, sync=sync)
 
     # -- writing -------------------------------------------------------------------------
     def _clean(self, value: Any) -> Any:
@@ -206,12 +207,17 @@ class AuditLog:
     def append_lines(self, lines: Sequence[str], *, sync: bool = False) -> None:
         """Append whole lines under both locks with one ``write()`` (looping only on a
         short write, still under the lock). Raises :class:`AuditError` on failure."""
-        if any("\n" in line for line in lines):
-            raise ValueError("an audit line may not contain a newline")
-        data = "".join(f"{line}\n" for line in lines).encode("utf-8")
+        self._append(lambda: list(lines), sync=sync)
+
+    def _append(self, render: Callable[[], list[str]], *, sync: bool) -> None:
+        """Take both locks, then render the lines (so timestamps follow file order) and write."""
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
         try:
             with self._thread_lock, self._file_lock:
+                lines = render()
+                if any("\n" in line for line in lines):
+                    raise ValueError("an audit line may not contain a newline")
+                data = "".join(f"{line}\n" for line in lines).encode("utf-8")
                 fd = os.open(self.path, flags, 0o600)
                 try:
                     view = memoryview(data)
@@ -221,6 +227,8 @@ class AuditLog:
                         os.fsync(fd)
                 finally:
                     os.close(fd)
+        except ValueError:
+            raise
         except Exception as exc:  # filelock.Timeout, OSError
             raise AuditError(f"cannot write the audit log {self.path}: {type(exc).__name__}: {exc}") from exc
 
