@@ -187,3 +187,12 @@ def invoke(*args: str | Path, stdin: str | None = None) -> Any:
         _mounted = True
     runner = CliRunner()
     return runner.invoke(cli.app, [str(a) for a in args], input=stdin, catch_exceptions=False)
+
+
+def lab_credentials(host: Any) -> tuple[str | None, str | None]:
+    """Credentials for in-process runs, passed explicitly as the CLI does.
+
+    Not the library default: ``credentials.default_resolver()`` is process-wide and caches
+    the first ``MPREMOTE_PASSWORD`` it read, so another test's lab password would leak in.
+    """
+    return "labadmin", SECRET

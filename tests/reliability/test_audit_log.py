@@ -24,7 +24,7 @@ from mpremote.lab.server import Lab
 from mpremote.selection import Selector
 from mpremote.targets import load_targets
 
-from .helpers import cli_env, mpremote_argv, read_jsonl, start_lab
+from .helpers import cli_env, lab_credentials, mpremote_argv, read_jsonl, start_lab
 
 pytestmark = pytest.mark.lab
 
@@ -95,7 +95,9 @@ def test_two_runs_in_one_process_do_not_tear_lines(two_labs: tuple[Lab, Lab], tm
     def run(lab: Lab) -> None:
         assert lab.targets_path is not None
         hosts = load_targets(lab.targets_path).limit_all([])
-        options = RunOptions(per_host_timeout=20, audit_log=str(audit), operator="it-admin")
+        options = RunOptions(
+            per_host_timeout=20, audit_log=str(audit), operator="it-admin", credentials=lab_credentials
+        )
         outcomes.append(run_command(hosts, "message", Selector(all=True), text="Hi", options=options))
 
     threads = [threading.Thread(target=run, args=(lab,)) for lab in two_labs]

@@ -31,6 +31,7 @@ from .helpers import (
     MARGIN_S,
     assert_no_secret,
     effects,
+    lab_credentials,
     run_cli,
 )
 
@@ -73,7 +74,9 @@ def run(lab: Lab, command: str, audit: Path) -> tuple[Any, float]:
     hosts = load_targets(lab.targets_path).limit_all([])
     settings = ConnectionSettings(connect_timeout=2.0, read_timeout=3.5, operation_timeout=2)
     selector = None if command == "sessions" else Selector(all=True)
-    options = RunOptions(per_host_timeout=TIMEOUT_S, settings=settings, audit_log=str(audit))
+    options = RunOptions(
+        per_host_timeout=TIMEOUT_S, settings=settings, audit_log=str(audit), credentials=lab_credentials
+    )
     start = time.monotonic()
     outcome = run_command(
         hosts, command, selector, text="Closing in 5 min" if command == "message" else None, options=options

@@ -18,7 +18,7 @@ from mpremote.remote.connection import ConnectionSettings
 from mpremote.selection import Selector
 from mpremote.targets import load_targets
 
-from .helpers import fault_rules, start_lab
+from .helpers import fault_rules, lab_credentials, start_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -67,7 +67,12 @@ def big_lab(tmp_path: Path) -> Iterator[Lab]:
 def test_a_thousand_host_jobs_leave_no_shell_open(big_lab: Lab) -> None:
     assert big_lab.targets_path is not None
     hosts = load_targets(big_lab.targets_path).limit_all([])
-    options = RunOptions(per_host_timeout=30, concurrency=24, settings=ConnectionSettings(allow_insecure_basic=True))
+    options = RunOptions(
+        per_host_timeout=30,
+        concurrency=24,
+        settings=ConnectionSettings(allow_insecure_basic=True),
+        credentials=lab_credentials,
+    )
     jobs = 0
     for command in COMMANDS:
         selector = Selector(all=True) if command in ("logoff", "disconnect", "message") else None
