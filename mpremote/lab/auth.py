@@ -207,8 +207,9 @@ class Authenticator:
             token = base64.b64decode(m.group(2), validate=True)
         except binascii.Error:
             return AuthResult(None, self.challenge)
-        # A new handshake replaces whatever this connection had proven before.
-        if conn.pending is None:
+        # A first-leg token (NTLM NEGOTIATE or a SPNEGO init) starts a new handshake and
+        # replaces whatever this connection had proven or half-proven before.
+        if conn.pending is None or token.startswith((b"NTLMSSP\x00\x01", b"\x60")):
             bindings = spnego.channel_bindings.GssChannelBindings(application_data=cbt) if cbt else None
             conn.user = None
             conn.context = None
