@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,131 @@ def properties(obj: Any) -> dict[str, Any]:
     return props
 
 
+_TLS_CONTEXTS: dict[str, Any] = {}
+_TLS_LOCK = threading.Lock()
+
+
+def _shared_tls_context(verify: str) -> Any:
+    """One verifying SSLContext per CA bundle (file or directory), built once per process.
+
+    requests/urllib3 would build a context and parse the CA file for every host (and
+    stat the bundle on every request). The context is what urllib3 builds itself
+    (``create_urllib3_context``: TLS 1.2+, no compression, hostname checked) with the
+    same CA locations requests would pass; an SSLContext is safe to share across threads.
+    """
+    with _TLS_LOCK:
+        ctx = _TLS_CONTEXTS.get(verify)
+        if ctx is None:
+            import os
+            import ssl
+
+            from urllib3.util.ssl_ import create_urllib3_context
+
+            ctx = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+            if os.path.isdir(verify):
+                ctx.load_verify_locations(capath=verify)
+            else:
+                ctx.load_verify_locations(cafile=verify)
+            _TLS_CONTEXTS[verify] = ctx
+        return ctx
+
+
+def _tls_adapter_class() -> Any:
+    """An HTTPAdapter that hands urllib3 a shared, pre-loaded SSLContext (built lazily)."""
+    global _TLS_ADAPTER
+    if _TLS_ADAPTER is None:
+        import requests.adapters
+
+        class SharedTLSContextAdapter(requests.adapters.HTTPAdapter):
+            ssl_context: Any = None
+
+            def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
+                host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+                if self.ssl_context is not None and pool_kwargs.get("cert_reqs") == "CERT_REQUIRED":
+                    # The CA locations are already in the context: loading them again for
+                    # every new connection is the cost this adapter exists to avoid.
+                    pool_kwargs.pop("ca_certs", None)
+                    pool_kwargs.pop("ca_cert_dir", None)
+                    pool_kwargs["ssl_context"] = self.ssl_context
+                return host_params, pool_kwargs
+
+            def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+                if self.ssl_context is None or not verify:
+                    super().cert_verify(conn, url, verify, cert)
+                    return
+                conn.cert_reqs = "CERT_REQUIRED"
+                conn.ca_certs = None
+                conn.ca_cert_dir = None
+
+        _TLS_ADAPTER = SharedTLSContextAdapter
+    return _TLS_ADAPTER
+
+
+_TLS_ADAPTER: Any = None
+
+
+_NTLM_HASHES: dict[str, Any] = {}
+
+
+def _ntlm_credential(username: str, password: str) -> Any:
+    """The NTLM credential for a password, its hashes computed once per process.
+
+    pyspnego derives the LM and NT hashes from the password for every new context, and
+    the LM hash is a pure-Python DES (about a millisecond per host). Hashes give the same
+    NTLM messages and session keys. A password that already looks like ``LM:NT`` is left
+    to pyspnego, which treats it as hashes itself.
+    """
+    from spnego import NTLMHash
+    from spnego._ntlm_raw.crypto import is_ntlm_hash, lmowfv1, ntowfv1
+
+    if is_ntlm_hash(password):
+        return None
+    with _TLS_LOCK:
+        hashes = _NTLM_HASHES.get(password)
+        if hashes is None:
+            hashes = _NTLM_HASHES[password] = (lmowfv1(password).hex(), ntowfv1(password).hex())
+    return NTLMHash(username=username, lm_hash=hashes[0], nt_hash=hashes[1])
+
+
+def _prepare_session(wsman: Any) -> None:
+    """Build pypsrp's requests session now, with the per-host work taken out of it.
+
+    * ``trust_env`` off once built: pypsrp has already merged the environment's proxy
+      settings (and NO_PROXY) into ``session.proxies`` for this endpoint, but requests
+      would scan the whole environment again on every request to find the same answer.
+    * HTTPS with verification: the shared SSLContext of :func:`_shared_tls_context`.
+    * NTLM: the password's hashes computed once (:func:`_ntlm_credential`).
+
+    Anything unexpected (another pypsrp version) leaves pypsrp's own lazy session alone.
+    """
+    transport = getattr(wsman, "transport", None)
+    build = getattr(transport, "_build_session", None)
+    if transport is None or build is None or getattr(transport, "session", None) is not None:
+        return
+    session = build()
+    session.trust_env = False
+    verify = session.verify
+    if getattr(transport, "ssl", False) and isinstance(verify, str) and verify:
+        old = session.adapters.get("https://")
+        adapter = _tls_adapter_class()(max_retries=old.max_retries) if old is not None else None
+        if adapter is not None and type(old).__name__ == "HTTPAdapter":
+            # Keep pypsrp's connection hooks (it can forbid new connections mid-operation).
+            adapter.poolmanager.pool_classes_by_scheme = old.poolmanager.pool_classes_by_scheme
+            adapter.ssl_context = _shared_tls_context(verify)
+            session.mount("https://", adapter)
+            old.close()
+    auth = session.auth
+    if (
+        getattr(auth, "auth_provider", None) == "ntlm"
+        and isinstance(getattr(auth, "username", None), str)
+        and isinstance(getattr(auth, "password", None), str)
+    ):
+        credential = _ntlm_credential(auth.username, auth.password)
+        if credential is not None:
+            auth.username, auth.password = credential, None
+    transport.session = session
+
+
 class Connection:
     """A context manager holding one WSMan transport and one runspace pool for one host."""
 
@@ -151,6 +277,7 @@ class Connection:
             no_proxy=ep.is_loopback,
             reconnection_retries=0,
         )
+        _prepare_session(self._wsman)
         self._pool = RunspacePool(self._wsman)
         self._pool.open()
 
