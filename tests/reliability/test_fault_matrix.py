@@ -138,6 +138,9 @@ def check_actions(lab: Lab, command: str, by_host: dict[str, Any], before: dict[
             assert not done_ids & set(after), "a session reported logged off is still there"
         if command == "disconnect":
             assert all(after[i].state == "disconnected" for i in done_ids)
+            # Already disconnected: nothing to do, so not claimed as done.
+            already = {i for i in users if before[name][i].state == "disconnected"}
+            assert already <= skipped_ids and not already & done_ids
         if command == "message":
             assert {m.id for m in lab.host(name).model.messages} == done_ids
 
