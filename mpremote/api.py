@@ -97,10 +97,11 @@ def preflight(hosts: Sequence[Host], command: str, selector: object, options: Ru
         resolve_endpoint(host, options.settings)  # raises on Basic over HTTP etc.
 
 
-def default_credentials(host: Host) -> tuple[str | None, str | None]:
-    from mpremote.credentials import default_resolver
+def fresh_credentials() -> CredentialSource:
+    """A new resolver per run: a long-lived process sees a changed MPREMOTE_PASSWORD."""
+    from mpremote.credentials import CredentialResolver
 
-    return default_resolver().for_host_pair(host)
+    return CredentialResolver().for_host_pair
 
 
 def run_command(
@@ -135,7 +136,7 @@ def run_command(
         settings=options.settings,
         confirmed=options.confirmed,
     )
-    credentials = options.credentials or default_credentials
+    credentials = options.credentials or fresh_credentials()
 
     def before_act(host: Host, sessions: list[Session]) -> None:
         if audit:
@@ -208,7 +209,9 @@ def logoff_with_warning(
         if on_wait:
             on_wait(left)
         if cancel is not None and cancel.wait(min(1.0, left)):
-            return RunOutcome(warn.run_id, "logoff", _mark_interrupted(warn.results), True)
+            interrupted = RunOutcome(warn.run_id, "logoff", _mark_interrupted(warn.results), True)
+            _audit_skipped_phase(options, "logoff", interrupted)
+            return interrupted
         if cancel is None:
             time.sleep(min(1.0, left))
     warned = {w.host: w for w in warn.results}
@@ -232,6 +235,18 @@ def logoff_with_warning(
 
     final = run_command(hosts, "logoff", selector, options=replace(options, on_event=forward))
     return RunOutcome(final.run_id, "logoff", [merge(r) for r in final.results], final.interrupted)
+
+
+def _audit_skipped_phase(options: RunOptions, command: str, outcome: RunOutcome) -> None:
+    """The audit log says the log-off phase was interrupted before it started (exit 130)."""
+    if not options.audit_log:
+        return
+    from mpremote.audit import AuditLog, new_run_id
+
+    audit = AuditLog(options.audit_log, redact=options.redact)
+    run_id = new_run_id()
+    audit.record_run_start(run_id, options.operator or _local_operator(), command, list(options.argv), 0)
+    audit.record_run_end(run_id, int(ExitCode.INTERRUPTED), totals(outcome.results))
 
 
 def _mark_interrupted(results: list[HostResult]) -> list[HostResult]:

@@ -101,7 +101,7 @@ class QuserParseError(ParseError, ValueError):
         full = message
         if line_no is not None:
             shown = line if line is None or len(line) <= 120 else line[:117] + "..."
-            full = f"quser output line {line_no}: {message}" + (f": {shown!r}" if shown is not None else "")
+            full = f"quser output line {line_no}: {message}" + (f": {shown!a}" if shown is not None else "")
         super().__init__(full)
 
 
