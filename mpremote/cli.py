@@ -14,12 +14,37 @@ import typer
 from mpremote import cli_options as o
 from mpremote.cli_common import Common, common_options
 
+
+class _RootGroup(typer.core.TyperGroup):
+    """The top-level group: ``mpremote --help`` is drawn by Click's plain formatter.
+
+    Typer's rich help loads rich, markdown-it and Typer's rich_utils (about as long as
+    importing Typer itself) just to list eight commands; every subcommand's ``--help``
+    keeps the rich layout with its option panels.
+    """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        mode, self.rich_markup_mode = self.rich_markup_mode, None
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.rich_markup_mode = mode
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            # Typer's rich error handler prints nothing for "no arguments": rich help would
+            # have printed itself while being formatted, the plain text must be echoed.
+            typer.echo(ctx.get_help())
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
     name="mpremote",
+    cls=_RootGroup,
     help=(
         "End user sessions on a lab of Windows MultiPoint / Remote Desktop hosts over PowerShell Remoting.\n\n"
-        "Start with [bold]mpremote demo[/] (an emulated lab, nothing real is touched), then "
-        "[bold]mpremote sessions lab.yaml[/] and [bold]mpremote logoff lab.yaml --all --dry-run[/]."
+        "Start with 'mpremote demo' (an emulated lab, nothing real is touched), then "
+        "'mpremote sessions lab.yaml' and 'mpremote logoff lab.yaml --all --dry-run'."
     ),
     no_args_is_help=True,
     add_completion=False,

@@ -10,6 +10,18 @@ Nothing here imports Typer except :mod:`.cli`.
 
 from __future__ import annotations
 
-from mpremote.policy.model import Policy, load_policy
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mpremote.policy.model import Policy, load_policy
 
 __all__ = ["Policy", "load_policy"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing mpremote.policy.cli (every ``mpremote --help``) must not load YAML.
+    if name in __all__:
+        from mpremote.policy import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
