@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mpremote.errors import UsageError
 from mpremote.hostjob import ACTIONS, BACKENDS, MSG_MAX_CHARS, JobSpec, run_host_job
@@ -43,9 +44,9 @@ class RunOptions:
     credentials: CredentialSource | None = None
     audit_log: str | None = None
     #: Called with each host's completion event (data sinks: jsonl writer, audit).
-    on_event: Callable[[object], None] | None = None
+    on_event: Callable[[Any], None] | None = None
     #: Called with every event, including the warning phase of logoff --warn (progress bars).
-    on_progress: Callable[[object], None] | None = None
+    on_progress: Callable[[Any], None] | None = None
     #: Removes secrets from free text (audit lines, unexpected error messages).
     redact: Callable[[str], str] | None = None
     cancel: threading.Event | None = None

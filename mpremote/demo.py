@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from mpremote.results import ExitCode
@@ -55,7 +56,7 @@ def run_demo(*, hosts: int = 4, keep: bool = False) -> int:
 
             everyone = Selector(all=True)
             console.print(Rule("$ mpremote logoff lab.yaml --all --dry-run"))
-            preview = api.run_command(inventory.hosts, "logoff", everyone, options=_with(run_options, dry_run=True))
+            preview = api.run_command(inventory.hosts, "logoff", everyone, options=replace(run_options, dry_run=True))
             report.render_table(preview.results, console, command="logoff")
 
             console.print(Rule("$ mpremote logoff lab.yaml --all --yes"))
@@ -76,9 +77,3 @@ def run_demo(*, hosts: int = 4, keep: bool = False) -> int:
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _with(options: object, **changes: object) -> object:
-    from dataclasses import replace
-
-    return replace(options, **changes)  # type: ignore[type-var]
