@@ -1,0 +1,68 @@
+"""``mpremote credentials``: store and remove passwords in the OS keyring.
+
+Unattended runs (scheduled policies) need a password that is neither in a file nor on a
+command line; the OS keyring (Windows Credential Manager, macOS Keychain, Secret Service)
+is the usual place. Entries live under service ``mpremote``, key = user name (or
+``user@host`` for one host's own account), which is where the resolver looks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+User = Annotated[str, typer.Argument(help="The account, as written in the target list (e.g. SCHOOL\\labadmin).")]
+ForHost = Annotated[
+    str | None, typer.Option("--host", help="Only for this host (key user@host) instead of every host.")
+]
+
+
+@app.command("set")
+def set_password(
+    user: User,
+    host: ForHost = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input instead of a prompt.")
+    ] = False,
+) -> None:
+    """Store USER's password in the OS keyring (asks twice on a terminal; never echoed)."""
+    import getpass
+
+    from mpremote.cli_common import err_console
+    from mpremote.credentials import read_password_stdin, store_in_keyring
+    from mpremote.errors import UsageError
+
+    try:
+        if password_stdin:
+            password = read_password_stdin()
+        else:
+            first = getpass.getpass(f"Password for {user}: ")
+            if first != getpass.getpass("Again: "):
+                raise UsageError("the two passwords differ; nothing was stored")
+            if not first:
+                raise UsageError("empty password; nothing was stored")
+            password = first
+        key = store_in_keyring(user, password, host=host)
+    except UsageError as exc:
+        err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    err_console().print(f"stored in the keyring: service 'mpremote', key '{key}'", markup=False)
+
+
+@app.command("delete")
+def delete_password(user: User, host: ForHost = None) -> None:
+    """Remove USER's password from the OS keyring."""
+    from mpremote.cli_common import err_console
+    from mpremote.credentials import delete_from_keyring
+    from mpremote.errors import UsageError
+
+    try:
+        removed = delete_from_keyring(user, host=host)
+    except UsageError as exc:
+        err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    err_console().print("removed" if removed else "there was no stored password", markup=False)
+    raise typer.Exit(0 if removed else 1)
