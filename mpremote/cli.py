@@ -12,7 +12,9 @@ from typing import Annotated, Any
 import typer
 
 from mpremote import cli_options as o
-from mpremote.cli_common import Common, common_options
+from mpremote.cli_common import Common, common_options, selector_options
+
+Selection = dict[str, Any] | None
 
 
 class _RootGroup(typer.core.TyperGroup):
@@ -48,7 +50,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
     # Tracebacks with local variables could show a password: unexpected errors are caught in
     # run() and printed as one redacted line (MPREMOTE_DEBUG=1 shows the plain traceback).
@@ -73,24 +75,6 @@ def _root(
     """mpremote: list, log off, disconnect and message user sessions on many hosts at once."""
 
 
-def _selection_args(
-    all_: bool,
-    users: list[str] | None,
-    sessions: list[str] | None,
-    state: str | None,
-    idle_over: str | None,
-    excludes: list[str] | None,
-) -> dict[str, Any]:
-    return {
-        "all": all_,
-        "users": users or [],
-        "sessions": sessions or [],
-        "state": state,
-        "idle_over": idle_over,
-        "exclude": excludes or [],
-    }
-
-
 def _run(
     command: str,
     targets: Path,
@@ -105,37 +89,31 @@ def _run(
 
 
 @app.command()
+@selector_options(listing=True)
 @common_options
 def sessions(
     targets: o.Targets,
     limit: o.Limit = None,
-    user: o.Users = None,
-    session: o.SessionRefs = None,
-    state: o.State = None,
-    idle_over: o.IdleOver = None,
+    sel: Selection = None,
     common: Common | None = None,
 ) -> None:
     """List the user sessions on every host (read-only).
 
     The table shows one line per session and one line per host that could not be read,
-    then one line of totals. Use --format json for scripts.
+    then one line of totals. With selectors it lists the sessions that an action with the
+    same selectors would touch. Use --format json for scripts.
     """
     assert common is not None
-    sel = _selection_args(False, user, session, state, idle_over, None)
     _run("sessions", targets, limit, sel, common)
 
 
 @app.command()
+@selector_options()
 @common_options
 def logoff(
     targets: o.Targets,
     limit: o.Limit = None,
-    all_: o.AllSessions = False,
-    user: o.Users = None,
-    session: o.SessionRefs = None,
-    state: o.State = None,
-    idle_over: o.IdleOver = None,
-    exclude: o.Excludes = None,
+    sel: Selection = None,
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
     warn: Annotated[str | None, typer.Option("--warn", help="Message the sessions first with this text.")] = None,
@@ -152,51 +130,40 @@ def logoff(
     belongs to someone else is left alone and reported as 'vanished'.
     """
     assert common is not None
-    sel = _selection_args(all_, user, session, state, idle_over, exclude)
     _run("logoff", targets, limit, sel, common, dry_run=dry_run, yes=yes, warn=warn, grace=grace)
 
 
 @app.command()
+@selector_options()
 @common_options
 def disconnect(
     targets: o.Targets,
     limit: o.Limit = None,
-    all_: o.AllSessions = False,
-    user: o.Users = None,
-    session: o.SessionRefs = None,
-    state: o.State = None,
-    idle_over: o.IdleOver = None,
-    exclude: o.Excludes = None,
+    sel: Selection = None,
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
     common: Common | None = None,
 ) -> None:
     """Disconnect sessions (users keep their work and can reconnect later)."""
     assert common is not None
-    sel = _selection_args(all_, user, session, state, idle_over, exclude)
     _run("disconnect", targets, limit, sel, common, dry_run=dry_run, yes=yes)
 
 
 @app.command()
+@selector_options()
 @common_options
 def message(
     targets: o.Targets,
     text: Annotated[str, typer.Option("--text", help="The message (at most 255 characters).", show_default=False)],
     limit: o.Limit = None,
-    all_: o.AllSessions = False,
-    user: o.Users = None,
-    session: o.SessionRefs = None,
-    state: o.State = None,
-    idle_over: o.IdleOver = None,
-    exclude: o.Excludes = None,
+    sel: Selection = None,
     seconds: Annotated[int, typer.Option("--seconds", min=1, max=86400, help="How long msg shows it.")] = 60,
     dry_run: o.DryRun = False,
     common: Common | None = None,
 ) -> None:
     """Send a pop-up message (msg) to sessions. Without selectors: every user session."""
-    assert common is not None
-    sel = _selection_args(all_, user, session, state, idle_over, exclude)
-    if not any((all_, user, session, state, idle_over)):
+    assert common is not None and sel is not None
+    if not any(sel[k] for k in ("all", "users", "sessions", "state", "idle_over")):
         sel["all"] = True
     _run("message", targets, limit, sel, common, dry_run=dry_run, yes=True, text=text, seconds=seconds)
 
@@ -236,11 +203,13 @@ def demo(
 
 
 def _mount_subapps() -> None:
+    from mpremote.cli_credentials import app as credentials_app
     from mpremote.lab.cli import app as lab_app
     from mpremote.policy.cli import app as policy_app
 
     app.add_typer(lab_app, name="lab", help="The emulated MultiPoint lab (for demos, tests and benchmarks).")
     app.add_typer(policy_app, name="policy", help="Scheduled end-of-day log-off policies.")
+    app.add_typer(credentials_app, name="credentials", help="Store or remove passwords in the OS keyring.")
 
 
 def run() -> None:

@@ -68,23 +68,76 @@ class Common:
     serial: bool = False
 
 
-def common_options(func: F) -> F:
-    """Decorator: add the common options to ``func``'s signature; pass them as ``common=``."""
+#: Selector options: (parameter name, annotation, default, key in the ``sel`` dict).
+_SELECTOR_PARAMS: list[tuple[str, Any, Any, str]] = [
+    ("all_", o.AllSessions, False, "all"),
+    ("user", o.Users, None, "users"),
+    ("session", o.SessionRefs, None, "sessions"),
+    ("state", o.State, None, "state"),
+    ("idle_over", o.IdleOver, None, "idle_over"),
+    ("exclude", o.Excludes, None, "exclude"),
+]
+#: ``sessions`` lists; it has no --all (it lists everything anyway) and no --exclude.
+_LISTING_ONLY = ("user", "session", "state", "idle_over")
+
+
+def _graft(
+    func: Callable[..., Any], placeholder: str, extra: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]
+) -> Any:
+    """Replace parameter ``placeholder`` of ``func`` by ``extra`` options in its signature.
+
+    Typer reads the new signature (so the options show in ``--help`` where the placeholder
+    was); at call time the wrapper pops them, builds one object with ``build`` and passes it
+    as ``placeholder=``. Each option is therefore declared once, in ``cli_options``.
+    """
     sig = inspect.signature(func, eval_str=True)
-    params = [p for p in sig.parameters.values() if p.name != "common"]
-    extra = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-        for name, annotation, default in _COMMON_PARAMS
-    ]
+    params: list[inspect.Parameter] = []
+    for p in sig.parameters.values():
+        params.extend(extra if p.name == placeholder else [p])
+    names = [p.name for p in extra]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        common = Common(**{name: kwargs.pop(name) for name, _, _ in _COMMON_PARAMS if name in kwargs})
-        return func(*args, common=common, **kwargs)
+        values = {name: kwargs.pop(name) for name in names if name in kwargs}
+        return func(*args, **{placeholder: build(values)}, **kwargs)
 
-    wrapper.__signature__ = sig.replace(parameters=params + extra)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params + extra}
-    return wrapper  # type: ignore[return-value]
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+def common_options(func: F) -> F:
+    """Decorator: add the common options in place of parameter ``common``; pass them as one Common."""
+    extra = [_option(name, annotation, default) for name, annotation, default in _COMMON_PARAMS]
+    return _graft(func, "common", extra, lambda values: Common(**values))  # type: ignore[no-any-return]
+
+
+def selector_options(*, listing: bool = False) -> Callable[[F], F]:
+    """Decorator: add the selector options in place of parameter ``sel``; pass them as a dict.
+
+    The dict has every key (``all``, ``users``, ``sessions``, ``state``, ``idle_over``,
+    ``exclude``) whatever the command offers, so the code after it never special-cases.
+    """
+    chosen = [p for p in _SELECTOR_PARAMS if not listing or p[0] in _LISTING_ONLY]
+
+    def build(values: dict[str, Any]) -> dict[str, Any]:
+        sel: dict[str, Any] = {"all": False, "users": [], "sessions": [], "state": None, "idle_over": None,
+                               "exclude": []}  # fmt: skip
+        for name, _, _, key in chosen:
+            value = values.get(name)
+            sel[key] = list(value or []) if isinstance(sel[key], list) else value
+        sel["all"] = bool(sel["all"])
+        return sel
+
+    def decorate(func: F) -> F:
+        extra = [_option(name, annotation, default) for name, annotation, default, _ in chosen]
+        return _graft(func, "sel", extra, build)  # type: ignore[no-any-return]
+
+    return decorate
 
 
 def fail_usage(message: str) -> typer.Exit:
