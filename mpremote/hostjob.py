@@ -123,9 +123,7 @@ def _actions_from_output(action: str, output: list[Any], sent: list[Session]) ->
     for s in sent:
         if s.id not in seen:
             actions.append(
-                SessionAction(
-                    s.id, s.username, action, Outcome.FAILED, "the host reported nothing for this session"
-                )
+                SessionAction(s.id, s.username, action, Outcome.FAILED, "the host reported nothing for this session")
             )
     return actions
 
@@ -145,6 +143,29 @@ def choose_backend(requested: str, query: HostQuery) -> str:
     if requested == "auto":
         return "wms" if query.wms_available else "quser"
     return requested
+
+
+def plan_actions(host: Host, spec: JobSpec, decisions: list[Any]) -> tuple[list[Session], list[SessionAction]]:
+    """Which selected sessions to act on, and which to report as skipped (and why)."""
+    chosen = [d.session for d in decisions if d.selected]
+    skipped = [
+        SessionAction(d.session.id, d.session.username, spec.command, Outcome.SKIPPED, d.reason)
+        for d in decisions
+        if d.spared
+    ]
+
+    def skip(sessions: list[Session], why: str) -> None:
+        skipped.extend(SessionAction(s.id, s.username, spec.command, Outcome.SKIPPED, why) for s in sessions)
+
+    if spec.command == "disconnect":
+        # tsdiscon on a disconnected session changes nothing: "done" would overstate the run.
+        skip([s for s in chosen if s.state == "disconnected"], "already disconnected")
+        chosen = [s for s in chosen if s.state != "disconnected"]
+    if spec.confirmed is not None:
+        confirmed = spec.confirmed
+        skip([s for s in chosen if (host.name, s.id, s.username) not in confirmed], "appeared after you confirmed")
+        chosen = [s for s in chosen if (host.name, s.id, s.username) in confirmed]
+    return chosen, skipped
 
 
 def run_host_job(
@@ -203,34 +224,9 @@ def run_host_job(
                 result.sessions = [d.session for d in decisions if d.selected]
                 result.elapsed_s = time.monotonic() - start
                 return result
-            chosen = [d.session for d in decisions if d.selected]
-            skipped = [
-                SessionAction(d.session.id, d.session.username, spec.command, Outcome.SKIPPED, d.reason)
-                for d in decisions
-                if d.spared
-            ]
-            if spec.command == "disconnect":
-                # tsdiscon on a disconnected session changes nothing: reporting it "done"
-                # would overstate what the run did.
-                skipped += [
-                    SessionAction(s.id, s.username, spec.command, Outcome.SKIPPED, "already disconnected")
-                    for s in chosen
-                    if s.state == "disconnected"
-                ]
-                chosen = [s for s in chosen if s.state != "disconnected"]
-            if spec.confirmed is not None:
-                unconfirmed = [s for s in chosen if (host.name, s.id, s.username) not in spec.confirmed]
-                chosen = [s for s in chosen if (host.name, s.id, s.username) in spec.confirmed]
-                skipped += [
-                    SessionAction(
-                        s.id, s.username, spec.command, Outcome.SKIPPED, "appeared after you confirmed"
-                    )
-                    for s in unconfirmed
-                ]
+            chosen, skipped = plan_actions(host, spec, decisions)
             if spec.dry_run or not chosen:
-                would = [
-                    SessionAction(s.id, s.username, spec.command, Outcome.WOULD_DO, "dry run") for s in chosen
-                ]
+                would = [SessionAction(s.id, s.username, spec.command, Outcome.WOULD_DO, "dry run") for s in chosen]
                 result.actions = would + skipped
                 result.elapsed_s = time.monotonic() - start
                 return result
@@ -287,8 +283,6 @@ def _fail(result: HostResult, exc: BaseException, in_flight: list[Session], acti
         info.kind, f"{info.message} (after the action was sent: it may have happened; not retried)"
     )
     result.actions = [
-        SessionAction(
-            s.id, s.username, action, Outcome.FAILED, "outcome unknown: connection lost after sending"
-        )
+        SessionAction(s.id, s.username, action, Outcome.FAILED, "outcome unknown: connection lost after sending")
         for s in in_flight
     ]
