@@ -176,8 +176,12 @@ def run_host_job(
     deadline_remaining: Callable[[], float] | None = None,
     before_act: Callable[[Host, list[Session]], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    connect: Callable[..., Any] = Connection,
 ) -> HostResult:
     """Do ``spec`` on one host and describe what happened. Never raises for host problems.
+
+    ``connect`` makes the connection (a context manager with ``run_script`` and ``endpoint``);
+    tests pass an in-process fake of the remote layer.
 
     ``before_act`` is called with the sessions about to be acted on, just before the action
     script is sent (the audit log records intent before anything can be delivered).
@@ -189,7 +193,7 @@ def run_host_job(
     try:
         username, password = credential(host)
         remaining = deadline_remaining() if deadline_remaining else None
-        with Connection(
+        with connect(
             host, username=username, password=password, settings=spec.settings, deadline_remaining=remaining
         ) as conn:
             query_out = conn.run_script(QUERY, {"IncludeWms": spec.backend != "quser"})
