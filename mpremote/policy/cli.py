@@ -7,7 +7,6 @@ Bad input exits 2 with ``file:line: field 'x': problem`` on stderr.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -77,6 +76,8 @@ def check_cmd(policy_file: PolicyArg, fmt: FormatOpt = "table") -> None:
     host_line = f"{len(hosts)} after limit and exemptions: " + ", ".join(h.name for h in hosts[:8])
     host_line += " ..." if len(hosts) > 8 else ""
     if fmt == "json":
+        import json
+
         from mpremote.policy.schedule import upcoming
 
         typer.echo(
@@ -114,6 +115,8 @@ def next_cmd(
     policy = _load(policy_file)
     rows = upcoming(policy, _instant(from_, policy, "--from"), count)
     if fmt == "json":
+        import json
+
         typer.echo(json.dumps([si.to_dict() for si in rows], indent=2))
         return
     typer.echo(f"{'AT (' + policy.timezone + ')':<27} {'UTC':<17} {'STAGE':<8} {'ACTION':<10} FOR T")
@@ -169,6 +172,8 @@ def run_cmd(
                 fh.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} policy {policy.name}: error: {exc}\n")
         raise _fail(str(exc), code) from None
     if fmt == "json":
+        import json
+
         lines = [json.dumps(report.to_dict(), indent=2)]
     else:
         lines = [
