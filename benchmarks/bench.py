@@ -10,7 +10,8 @@ prints, from this one run (these machines are noisy, so ratios beat absolute num
   network carried, NTLM legs and the empty encryption set-up POST included: read from each
   host's ``GET /lab/status`` counter before and after), WSMan messages per host (from the
   lab's journal, which records only authenticated WSMan actions), client CPU ms per host,
-  peak client RSS, errors (hosts not ok)
+  the lab's CPU ms per host (it shares the machine's cores), peak client RSS, errors
+  (hosts not ok)
 
 plus ``mpremote --help`` start-up time as a ratio of ``python -c "import typer"``.
 
@@ -50,6 +51,7 @@ class Measurement:
     max_requests_host: int
     wsman_per_host: float
     cpu_ms_per_host: float
+    lab_cpu_ms_per_host: float | None
     peak_rss_mb: float
     errors: int
     exit_code: int
@@ -109,6 +111,14 @@ class LabProcess:
     def requests_between(before: dict[int, int], after: dict[int, int]) -> list[int]:
         return [after[port] - before[port] - 1 for port in before]
 
+    def cpu_seconds(self) -> float | None:
+        """The lab process's CPU time so far (Linux /proc; None elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def journal_offset(self) -> int:
         return self.journal.stat().st_size if self.journal.exists() else 0
 
@@ -162,9 +172,11 @@ def measure(hosts: int, latency: int, transport: str, sessions: int, client_args
             for command, extra in (("sessions", []), ("logoff", ["--all", "--yes"])):
                 offset = lab.journal_offset()
                 before = lab.request_counters()
+                lab_cpu = lab.cpu_seconds()
                 base = [command, str(lab.targets), "--format", "json", "--no-progress", "--timeout", "120"]
                 wall, cpu, rss, code, out = run_client([*base, *extra, *client_args])
                 time.sleep(0.2)  # let the lab answer its last requests and flush its journal
+                lab_after = lab.cpu_seconds()
                 per_host = lab.requests_between(before, lab.request_counters())
                 counts = lab.wsman_messages_since(offset)
                 try:
@@ -184,6 +196,11 @@ def measure(hosts: int, latency: int, transport: str, sessions: int, client_args
                         max_requests_host=max(per_host, default=0),
                         wsman_per_host=round(sum(counts.values()) / hosts, 2),
                         cpu_ms_per_host=round(cpu * 1000 / hosts, 1),
+                        lab_cpu_ms_per_host=(
+                            round((lab_after - lab_cpu) * 1000 / hosts, 1)
+                            if lab_cpu is not None and lab_after is not None
+                            else None
+                        ),
                         peak_rss_mb=round(rss, 1),
                         errors=errors,
                         exit_code=code,
@@ -257,7 +274,8 @@ def _row(m: Measurement) -> str:
         f"{m.command:9} {m.transport:5} N={m.hosts:<4} L={m.latency_ms:<4}ms wall={m.wall_s:7.2f}s "
         f"x1host={m.ratio_to_one_host!s:6} req/host={m.requests_per_host:5} (max {m.max_requests_host}) "
         f"wsman/host={m.wsman_per_host:5} "
-        f"cpu/host={m.cpu_ms_per_host:6}ms rss={m.peak_rss_mb:6}MB errors={m.errors} exit={m.exit_code}"
+        f"cpu/host={m.cpu_ms_per_host:6}ms lab={m.lab_cpu_ms_per_host!s:5}ms "
+        f"rss={m.peak_rss_mb:6}MB errors={m.errors} exit={m.exit_code}"
     )
 
 
