@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import typer
-
 from mpremote import cli_options as o
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-FORMATS = ("table", "json", "jsonl", "csv")
 
 _COMMON_PARAMS: list[tuple[str, Any, Any]] = [
     ("format", o.Format, "table"),
@@ -113,7 +107,7 @@ def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
 def common_options(func: F) -> F:
     """Decorator: add the common options in place of parameter ``common``; pass them as one Common."""
     extra = [_option(name, annotation, default) for name, annotation, default in _COMMON_PARAMS]
-    return _graft(func, "common", extra, lambda values: Common(**values))  # type: ignore[no-any-return]
+    return _graft(func, "common", extra, lambda values: Common(**values))
 
 
 def selector_options(*, listing: bool = False) -> Callable[[F], F]:
@@ -135,15 +129,9 @@ def selector_options(*, listing: bool = False) -> Callable[[F], F]:
 
     def decorate(func: F) -> F:
         extra = [_option(name, annotation, default) for name, annotation, default, _ in chosen]
-        return _graft(func, "sel", extra, build)  # type: ignore[no-any-return]
+        return _graft(func, "sel", extra, build)
 
     return decorate
-
-
-def fail_usage(message: str) -> typer.Exit:
-    """Print a usage error the way every command does, and give the exit to raise."""
-    err_console().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    return typer.Exit(2)
 
 
 @functools.cache
@@ -151,25 +139,3 @@ def err_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def out_console(path: Path | None = None) -> Any:
-    from rich.console import Console
-
-    if path is not None:
-        return Console(file=path.open("w", encoding="utf-8"), width=160, highlight=False, color_system=None)
-    return Console(highlight=False, soft_wrap=False)
-
-
-def stdin_is_tty() -> bool:
-    try:
-        return os.isatty(sys.stdin.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def stderr_is_tty() -> bool:
-    try:
-        return os.isatty(sys.stderr.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False

@@ -32,7 +32,7 @@ def set_password(
     import getpass
 
     from mpremote.cli_common import err_console
-    from mpremote.credentials import read_password_stdin, store_in_keyring
+    from mpremote.credentials import Secret, read_password_stdin, store_in_keyring
     from mpremote.errors import UsageError
 
     try:
@@ -44,7 +44,7 @@ def set_password(
                 raise UsageError("the two passwords differ; nothing was stored")
             if not first:
                 raise UsageError("empty password; nothing was stored")
-            password = first
+            password = Secret(first)
         key = store_in_keyring(user, password, host=host)
     except UsageError as exc:
         err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)

@@ -17,9 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from mpremote.cli_common import Common, err_console, stderr_is_tty, stdin_is_tty
+from mpremote.cli_common import Common, err_console
 from mpremote.errors import MpremoteError, UsageError
 from mpremote.results import ExitCode
+from mpremote.terminal import stderr_is_tty, stdin_is_tty
 
 ACTION_VERBS = {"logoff": "log off", "disconnect": "disconnect", "message": "message"}
 

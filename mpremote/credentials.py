@@ -46,6 +46,7 @@ from urllib.parse import quote
 
 from mpremote.errors import UsageError
 from mpremote.hosts import Host
+from mpremote.terminal import stdin_is_tty
 
 __all__ = [
     "ENV_PASSWORD",
@@ -232,13 +233,6 @@ def install_redaction(source: CredentialResolver | SecretSource) -> Callable[[],
     return uninstall
 
 
-def _stdin_is_tty() -> bool:
-    try:
-        return os.isatty(sys.stdin.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
 class _KeyringUnavailable(Exception):
     pass
 
@@ -268,7 +262,7 @@ class CredentialResolver:
             password_override = Secret(password_override)
         self._username_override = username_override
         self._stdin_password = password_override
-        self._interactive = _stdin_is_tty() if interactive is None else interactive
+        self._interactive = stdin_is_tty() if interactive is None else interactive
         self._environ = os.environ if environ is None else environ
         self._use_keyring = use_keyring
         self._prompt = prompt or getpass.getpass
