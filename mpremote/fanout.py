@@ -127,12 +127,16 @@ EventCallback = Callable[[ProgressEvent], None]
 def default_concurrency(n_hosts: int) -> int:
     """How many hosts to run at once when the user did not say: ``min(n_hosts, 64)``.
 
-    A host job is almost all waiting (network round trips, wsmprovhost start-up, quser),
-    so threads scale far past the core count: about 20-60 ms of CPU per host against
-    about a second of wall time means 64 threads keep 2 cores well under saturation.
-    64 also stays far below the usual 1024 open-file limit (one socket per host), keeps
-    NTLM pass-through load on a domain controller modest, and bounds memory (a blocked
-    thread costs its stack). Never more threads than hosts, never fewer than one.
+    A host job is mostly waiting (7-9 sequential round trips, wsmprovhost start-up,
+    quser), so threads scale past the core count. The client's Python work (pypsrp,
+    requests, NTLM: ~13-20 ms of CPU per host, see docs/performance.md) runs on one core
+    under the GIL, so past the point where that core is busy more threads only add GIL
+    hand-offs. The two bounds cross near ``7 x latency / CPU-per-host`` threads: about 50
+    at 100 ms per round trip. Measured at 500 hosts: 16, 32 and 64 threads tie at 20 ms,
+    128 gains nothing over 64 at 100 ms. 64 also stays far below the usual 1024 open-file
+    limit (one socket per host), keeps NTLM pass-through load on a domain controller
+    modest, and bounds memory (a blocked thread costs its stack). Never more threads than
+    hosts, never fewer than one.
     """
     return max(1, min(n_hosts, DEFAULT_MAX_CONCURRENCY))
 
