@@ -4,7 +4,8 @@ Heavy modules (pypsrp, rich, the lab) are imported inside the commands, so ``mpr
 costs little more than importing Typer.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: Typer would evaluate every string
+# annotation of every command on each start (about 5 ms of ``mpremote --help``).
 
 from pathlib import Path
 from typing import Annotated, Any

@@ -6,7 +6,8 @@ is the usual place. Entries live under service ``mpremote``, key = user name (or
 ``user@host`` for one host's own account), which is where the resolver looks.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: Typer would evaluate every string
+# annotation of every command on each start (about 5 ms of ``mpremote --help``).
 
 from typing import Annotated
 
