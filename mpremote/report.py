@@ -67,11 +67,14 @@ def summarize_actions(actions: Iterable[SessionAction]) -> str:
 
 
 def format_idle(seconds: int | None) -> str:
-    """quser-like idle time: ``.`` under a minute, ``5m``, ``1h02m``, ``2d03h``; ``?`` unknown."""
+    """Idle time for people: ``<1m``, ``5m``, ``1h02m``, ``2d03h``; ``?`` when the host did not say.
+
+    (quser prints ``.`` for under a minute; few readers know that convention.)
+    """
     if seconds is None:
         return "?"
     if seconds < 60:
-        return "."
+        return "<1m"
     minutes = seconds // 60
     if minutes < 60:
         return f"{minutes}m"

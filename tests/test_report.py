@@ -139,7 +139,7 @@ def test_sessions_table_rows_and_problem_hosts() -> None:
 
 def test_helpers() -> None:
     assert [format_idle(s) for s in (None, 0, 59, 300, 3720, 2 * 86400 + 3 * 3600)] == [
-        "?", ".", ".", "5m", "1h02m", "2d03h",
+        "?", "<1m", "<1m", "5m", "1h02m", "2d03h",
     ]  # fmt: skip
     assert summarize_actions([SessionAction(1, "a", "logoff", Outcome.WOULD_DO)]) == "1 would log off"
 
