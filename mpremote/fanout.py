@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -54,6 +55,12 @@ HARD_DEADLINE_MARGIN_S = 0.5
 DEFAULT_GRACE_S = 2.0
 #: Longest the coordinating thread sleeps: bounds how late a cancel event is noticed.
 _POLL_S = 0.05
+
+#: Below this many hosts ``processes=None`` stays in one process: forking costs more than
+#: it saves while the client's one core is not yet saturated (docs/performance.md).
+AUTO_PROCESSES_MIN_HOSTS = 64
+#: Most worker processes ``processes=None`` uses (each has its own interpreter, ~60 MB).
+AUTO_PROCESSES_MAX = 4
 
 #: Statuses that send a host to the retry file.
 RETRY_STATUSES = frozenset({HostStatus.FAILED, HostStatus.UNREACHABLE, HostStatus.INTERRUPTED})
@@ -141,6 +148,46 @@ def default_concurrency(n_hosts: int) -> int:
     return max(1, min(n_hosts, DEFAULT_MAX_CONCURRENCY))
 
 
+def fork_available() -> bool:
+    """Whether worker processes can be forked here (POSIX with the ``fork`` start method)."""
+    import multiprocessing
+
+    return os.name == "posix" and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # honours CPU affinity and container cpusets
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def effective_processes(
+    n_hosts: int, processes: int | None, *, serial: bool = False, concurrency: int | None = None
+) -> int:
+    """How many worker processes a run really uses (1 = the threaded runner, no fork).
+
+    ``processes=None`` (auto) forks only on Linux, only for at least
+    :data:`AUTO_PROCESSES_MIN_HOSTS` hosts, and uses ``min(usable CPUs, 4)`` workers: the
+    client's CPU per host is what limits a big run, and a second core nearly halves it.
+    macOS has ``fork`` but its system frameworks are not fork-safe (CPython defaults to
+    ``spawn`` there), so auto stays threaded; an explicit ``processes`` is honoured
+    wherever ``fork`` exists. Never more workers than hosts or than the concurrency
+    (each worker runs at least one host at a time); ``serial`` always means one process.
+    """
+    if processes is not None and processes < 1:
+        raise ValueError("processes must be at least 1")
+    if serial or n_hosts < 2 or (processes is not None and processes == 1):
+        return 1
+    if processes is None:
+        if not sys.platform.startswith("linux") or n_hosts < AUTO_PROCESSES_MIN_HOSTS:
+            return 1
+        processes = min(_usable_cpus(), AUTO_PROCESSES_MAX)
+    if processes > 1 and not fork_available():
+        return 1
+    return max(1, min(processes, n_hosts, concurrency or default_concurrency(n_hosts)))
+
+
 def timeout_message(seconds: float, phase: str = "") -> str:
     msg = f"no answer within {seconds:g}s"
     return f"{msg} (during {phase})" if phase else msg
@@ -157,6 +204,7 @@ def run_hosts(
     cancel: threading.Event | None = None,
     grace: float = DEFAULT_GRACE_S,
     redact: Callable[[str], str] | None = None,
+    processes: int | None = 1,
 ) -> FanoutOutcome:
     """Run ``job`` once per host and return one :class:`HostResult` per host.
 
@@ -175,9 +223,14 @@ def run_hosts(
         raise ValueError("per_host_timeout must be positive")
     if concurrency is not None and concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    workers = effective_processes(len(hosts), processes, serial=serial, concurrency=concurrency)
     runner = _Run(hosts, job, per_host_timeout, on_event, cancel, grace, redact)
     if serial:
         runner.run_serial()
+    elif workers > 1:
+        from mpremote.fanout_processes import run_processes
+
+        run_processes(runner, workers, concurrency or default_concurrency(len(hosts)))
     else:
         runner.run_threaded(concurrency or default_concurrency(len(hosts)))
     return runner.outcome()
@@ -207,9 +260,7 @@ def _row(host: Host, status: HostStatus, kind: str, message: str, elapsed: float
     )
 
 
-def _call_job(
-    host: Host, job: HostJob, deadline: Deadline, redact: Callable[[str], str] | None
-) -> HostResult:
+def _call_job(host: Host, job: HostJob, deadline: Deadline, redact: Callable[[str], str] | None) -> HostResult:
     """Run the job and turn anything it does wrong into a row (never raises Exception)."""
     try:
         result = job(host, deadline)
@@ -401,9 +452,7 @@ class _Run:
                 for i, d in list(running.items()):
                     if now >= d.at + HARD_DEADLINE_MARGIN_S:
                         running.pop(i)
-                        log.warning(
-                            "%s: cut off at its deadline; its worker thread is abandoned", self.hosts[i].name
-                        )
+                        log.warning("%s: cut off at its deadline; its worker thread is abandoned", self.hosts[i].name)
                         self.settle(
                             i,
                             _row(

@@ -1,0 +1,412 @@
+"""The process-parallel runner behind :func:`mpremote.fanout.run_hosts`.
+
+Why processes: pypsrp, requests and pyspnego are pure Python, so one process's threads
+share one core under the GIL; at a few hundred hosts the client is CPU-bound on that
+core (docs/performance.md). Here the parent forks ``k`` workers; each runs the ordinary
+threaded runner (:class:`mpremote.fanout._Run`) on its shard of the hosts (host ``i`` goes
+to worker ``i % k``, so a slow group of consecutive hosts is spread over all workers) and
+streams every start and every finished :class:`HostResult` back over a pipe. The parent
+only coordinates: it records each row, emits the :class:`ProgressEvent`\\ s on its calling
+thread in the order the rows arrive, and keeps every guarantee of ``fanout`` even when a
+worker misbehaves:
+
+* **One row per host.** The parent settles each host at most once (first row wins). A
+  worker that dies (crash, ``os._exit`` in a job, OOM kill) is noticed by the end of its
+  pipe: its hosts that had started get a ``failed`` / ``internal`` row saying the outcome
+  is unknown (an action may have been sent), those it never started get an
+  ``interrupted`` "not started" row (nothing was sent). A worker reports a host's start
+  *before* it starts the host's thread, so "not started" is never a guess.
+* **Deadline.** Workers enforce the per-host deadline themselves. The parent bounds them
+  too: a started host with no row by ``deadline + HARD_DEADLINE_MARGIN_S +
+  WORKER_MARGIN_S`` means its worker no longer responds (e.g. a thread holding the GIL in
+  a C loop); the host gets its timeout row and the worker is killed (its other unfinished
+  hosts as above). The parent reads the pipes without blocking, so a worker stuck in the
+  middle of a message cannot stall it.
+* **Ctrl-C / SIGTERM / cancel.** The parent writes to each worker's control pipe; the
+  worker's watcher thread sets its runner's cancel event, so it stops starting hosts,
+  gives running hosts the grace period and reports ``interrupted`` rows. Workers ignore
+  SIGINT (a Ctrl-C reaches the whole process group: they must not die with a
+  traceback) and treat SIGTERM like the cancel. After ``grace + COLLECT_S`` the parent
+  stops waiting, kills what is left and writes the ``interrupted`` rows itself. The end
+  of the control pipe also tells a worker that its parent died: it stops starting hosts.
+* **No prompt in a worker.** Workers get ``/dev/null`` as standard input (multiprocessing
+  does this) and :func:`mpremote.api.run_command` resolves every credential in the parent
+  before forking; the job in a worker only looks the answer up.
+* **Nothing printed twice.** The parent flushes stdout/stderr before forking and
+  workers leave with ``os._exit``, so no inherited buffer or ``atexit`` handler runs twice.
+
+The ``fork`` start method is required (the job is a closure: it is inherited, never
+pickled); :func:`mpremote.fanout.effective_processes` falls back to threads elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import selectors
+import signal
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mpremote.fanout import HARD_DEADLINE_MARGIN_S, Deadline, _row, _Run, timeout_message
+from mpremote.results import HostStatus
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+#: Extra time, past a host's hard deadline, before the parent decides its worker is stuck.
+#: Generous: killing a worker that is merely slow would turn its running hosts into
+#: "outcome unknown" rows, which costs the operator far more than a few seconds.
+WORKER_MARGIN_S = 5.0
+#: After the grace period, how long the parent waits for workers' ``interrupted`` rows.
+COLLECT_S = 1.0
+#: Longest the parent sleeps between looks at cancel and deadlines.
+_POLL_S = 0.05
+_HEADER = struct.Struct("!I")
+
+
+# -- worker side -------------------------------------------------------------------------------
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _ShardRun(_Run):
+    """A worker's threaded runner: its progress events go to the parent instead."""
+
+    def __init__(self, run: _Run, shard: list[int], cancel: threading.Event, out_fd: int) -> None:
+        super().__init__([run.hosts[i] for i in shard], run.job, run.timeout, None, cancel, run.grace, run.redact)
+        self.shard = shard
+        self.out_fd = out_fd
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        _write_all(self.out_fd, _HEADER.pack(len(payload)) + payload)
+
+    def emit(self, kind: str, j: int) -> None:  # type: ignore[override]
+        """Called before a host's thread starts ("start") and when its row is settled."""
+        i = self.shard[j]
+        if kind == "start":
+            self.send(("start", i, self.started[j].started))
+            return
+        try:
+            self.send(("done", i, self.results[j]))
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+            message = (
+                "internal error: the host's result could not be passed from its worker process "
+                f"({type(exc).__name__}); the outcome on the host is unknown"
+            )
+            self.send(("done", i, _row(self.hosts[j], HostStatus.FAILED, "internal", message, self.elapsed(j))))
+
+
+def _worker_main(
+    run: _Run,
+    shard: list[int],
+    concurrency: int,
+    out_fd: int,
+    control_fd: int,
+    close_fds: list[int],
+) -> None:
+    """Body of one worker process: run ``shard`` (global host indices) with threads."""
+    code = 0
+    try:
+        for fd in close_fds:  # the parent's ends of every pipe: EOF must mean what it says
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        cancel = threading.Event()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+
+        def watch_parent() -> None:
+            """Any byte (stop) or EOF (parent gone) on the control pipe cancels the shard."""
+            with contextlib.suppress(OSError):
+                os.read(control_fd, 1)
+            cancel.set()
+
+        threading.Thread(target=watch_parent, daemon=True, name="mpremote-worker-control").start()
+        shard_run = _ShardRun(run, shard, cancel, out_fd)
+        shard_run.run_threaded(concurrency)
+        shard_run.send(("end",))
+    except BrokenPipeError:
+        code = 3  # the parent is gone: nobody to report to
+    except BaseException:  # never a traceback into the operator's terminal from a worker
+        log.exception("worker process failed")
+        code = 2
+    finally:
+        os._exit(code)
+
+
+# -- parent side -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Worker:
+    number: int
+    shard: list[int]
+    process: BaseProcess | None = None
+    out_fd: int = -1  # parent reads rows here
+    control_fd: int = -1  # parent writes one byte here to stop the worker
+    buffer: bytearray = field(default_factory=bytearray)
+    ended: bool = False  # sent "end": every one of its hosts was reported
+    closed: bool = False  # its pipe reached EOF or it was killed
+
+
+class ProcessRunner:
+    """The parent's side of one process-parallel run; settles rows into ``run``."""
+
+    def __init__(self, run: _Run, processes: int, concurrency: int) -> None:
+        self.run = run
+        n = len(run.hosts)
+        self.workers = [_Worker(w, list(range(w, n, processes))) for w in range(processes)]
+        base, extra = divmod(concurrency, processes)
+        self.concurrency = [max(1, base + (1 if w < extra else 0)) for w in range(processes)]
+        self.selector = selectors.DefaultSelector()
+        self.owner: dict[int, _Worker] = {i: w for w in self.workers for i in w.shard}
+
+    # -- starting ------------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Fork the workers; False if not even one could be started (caller uses threads)."""
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        parent_fds: list[int] = []
+        for w in self.workers:
+            out_r, out_w = os.pipe()
+            ctl_r, ctl_w = os.pipe()
+            parent_fds += [out_r, ctl_w]
+            process = ctx.Process(
+                target=_worker_main,
+                args=(self.run, w.shard, self.concurrency[w.number], out_w, ctl_r, list(parent_fds)),
+                name=f"mpremote-worker-{w.number}",
+                daemon=True,
+            )
+            try:
+                process.start()
+            except OSError as exc:
+                for fd in (out_r, out_w, ctl_r, ctl_w):
+                    os.close(fd)
+                parent_fds = parent_fds[:-2]
+                if not any(x.process for x in self.workers):
+                    log.warning("could not start a worker process (%s); running with threads", exc)
+                    return False
+                w.closed = w.ended = True
+                for i in w.shard:
+                    message = f"could not start a worker process: {exc}"
+                    self.run.settle(i, _row(self.run.hosts[i], HostStatus.FAILED, "internal", message, 0.0))
+                continue
+            os.close(out_w)
+            os.close(ctl_r)
+            os.set_blocking(out_r, False)
+            w.process, w.out_fd, w.control_fd = process, out_r, ctl_w
+            self.selector.register(out_r, selectors.EVENT_READ, w)
+        return True
+
+    # -- messages ------------------------------------------------------------------------------
+    def read(self, w: _Worker) -> None:
+        """Take whatever the pipe holds now; handle each complete message; never block."""
+        eof = False
+        while True:
+            try:
+                chunk = os.read(w.out_fd, 65536)
+            except BlockingIOError:
+                break
+            except InterruptedError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                eof = True
+                break
+            w.buffer += chunk
+        while len(w.buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(w.buffer)
+            if len(w.buffer) < _HEADER.size + size:
+                break
+            payload = bytes(w.buffer[_HEADER.size : _HEADER.size + size])
+            del w.buffer[: _HEADER.size + size]
+            try:
+                message = pickle.loads(payload)
+            except Exception as exc:  # a garbled pipe: nothing more from it can be trusted
+                self.kill(w)
+                self.lost(w, f"unreadable message ({type(exc).__name__})")
+                return
+            self.handle(w, message)
+        if eof:
+            self.lost(w, "")
+
+    def handle(self, w: _Worker, message: tuple[Any, ...]) -> None:
+        run = self.run
+        if message[0] == "start":
+            _, i, started = message
+            if i not in run.results:
+                run.started[i] = Deadline(run.timeout, started=started, cancel_event=run.stop)
+                run.emit("start", i)
+        elif message[0] == "done":
+            _, i, result = message
+            if i in run.results:
+                log.warning(
+                    "late result from %s discarded (status %s): it arrived after the host was cut off",
+                    run.hosts[i].name,
+                    result.status.value,
+                )
+            else:
+                run.settle(i, result)
+        elif message[0] == "end":
+            w.ended = True
+
+    # -- failures ------------------------------------------------------------------------------
+    def lost(self, w: _Worker, why: str) -> None:
+        """The worker is gone (or was killed): every host of its shard without a row gets one."""
+        if w.closed:
+            return
+        w.closed = True
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(w.out_fd)
+        if w.process is not None:
+            w.process.join(timeout=1.0)
+            if w.process.exitcode is not None:
+                why = ", ".join(filter(None, [why, f"exit code {w.process.exitcode}"]))
+        run = self.run
+        unsettled = [i for i in w.shard if i not in run.results]
+        if not unsettled:
+            return
+        log.warning("worker process %d lost (%s) with %d host(s) unreported", w.number, why, len(unsettled))
+        for i in unsettled:
+            if i in run.started:
+                row = _row(
+                    run.hosts[i],
+                    HostStatus.FAILED,
+                    "internal",
+                    f"worker process died ({why}) while this host was running; the outcome on the host is unknown",
+                    run.elapsed(i),
+                )
+            else:
+                row = _row(
+                    run.hosts[i],
+                    HostStatus.INTERRUPTED,
+                    "interrupted",
+                    f"not started: its worker process died ({why}); nothing was done",
+                    0.0,
+                )
+            run.settle(i, row)
+
+    def kill(self, w: _Worker) -> None:
+        if w.process is not None and w.process.is_alive():
+            w.process.kill()
+
+    def check_deadlines(self, now: float) -> None:
+        """A started host far past its hard deadline means its worker no longer responds."""
+        run = self.run
+        for w in self.workers:
+            if w.closed:
+                continue
+            overdue = [
+                i
+                for i in w.shard
+                if i in run.started
+                and i not in run.results
+                and now >= run.started[i].at + HARD_DEADLINE_MARGIN_S + WORKER_MARGIN_S
+            ]
+            if not overdue:
+                continue
+            for i in overdue:
+                log.warning("%s: no row from its worker past the deadline; killing the worker", run.hosts[i].name)
+                run.settle(
+                    i,
+                    _row(
+                        run.hosts[i],
+                        HostStatus.UNREACHABLE,
+                        "timeout",
+                        timeout_message(run.timeout),
+                        now - run.started[i].started,
+                    ),
+                )
+            self.kill(w)
+            self.lost(w, "it stopped responding and was killed")
+
+    def stop_workers(self) -> None:
+        for w in self.workers:
+            if w.control_fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.write(w.control_fd, b"x")
+
+    # -- the loop ------------------------------------------------------------------------------
+    def loop(self) -> None:
+        run = self.run
+        stop_at: float | None = None
+        try:
+            while True:
+                try:
+                    if stop_at is None and run.cancel is not None and run.cancel.is_set():
+                        run.start_interrupt()
+                    if stop_at is None and run.interrupted:
+                        self.stop_workers()
+                        stop_at = time.monotonic() + run.grace + COLLECT_S
+                    if all(w.closed or w.ended for w in self.workers):
+                        break
+                    for key, _ in self.selector.select(timeout=_POLL_S):
+                        self.read(key.data)
+                    for w in self.workers:
+                        if w.ended and not w.closed and w.process is not None:
+                            w.process.join(timeout=0)
+                    now = time.monotonic()
+                    self.check_deadlines(now)
+                    if stop_at is not None and now >= stop_at:
+                        break
+                except KeyboardInterrupt:
+                    if run.interrupted and stop_at is not None:
+                        break  # a second Ctrl-C ends the grace period at once
+                    run.start_interrupt()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Kill whatever still runs (a hung host's worker, or after the grace) and reap."""
+        for w in self.workers:
+            if not w.ended:
+                self.kill(w)
+        for w in self.workers:
+            if w.process is not None:
+                w.process.join(timeout=2.0)
+            for fd in (w.out_fd, w.control_fd):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            w.out_fd = w.control_fd = -1
+        self.selector.close()
+
+
+def run_processes(run: _Run, processes: int, concurrency: int) -> None:
+    """Run ``run``'s hosts over ``processes`` forked workers; settle every host."""
+    runner = ProcessRunner(run, processes, concurrency)
+    try:
+        started = runner.start()
+    except KeyboardInterrupt:
+        run.start_interrupt()
+        runner.close()
+        run.finish_unsettled()
+        return
+    if not started:
+        runner.close()
+        run.run_threaded(concurrency)
+        return
+    runner.loop()
+    run.finish_unsettled()
