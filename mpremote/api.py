@@ -40,6 +40,9 @@ class RunOptions:
     backend: str = "auto"
     dry_run: bool = False
     serial: bool = False
+    #: Worker processes for the fan-out; None: automatic (1 below 64 hosts or without
+    #: fork, else min(CPUs, 4); see fanout.effective_processes). 1: threads only.
+    processes: int | None = None
     #: (host) -> (username, password); default: the host's username and MPREMOTE_PASSWORD/password_env.
     credentials: CredentialSource | None = None
     audit_log: str | None = None
@@ -116,7 +119,7 @@ def run_command(
 ) -> RunOutcome:
     """Run one command over many hosts; exactly one HostResult per host, in host order."""
     from mpremote.audit import AuditLog, new_run_id
-    from mpremote.fanout import Deadline, run_hosts
+    from mpremote.fanout import Deadline, effective_processes, run_hosts
 
     options = options or RunOptions()
     if command == "message":
@@ -138,6 +141,13 @@ def run_command(
         confirmed=options.confirmed,
     )
     credentials = options.credentials or fresh_credentials()
+    processes = effective_processes(
+        len(hosts), options.processes, serial=options.serial, concurrency=options.concurrency
+    )
+    if processes > 1:
+        # A forked worker must never prompt (it has no terminal) nor share the resolver's
+        # lock with the parent: every answer is fetched here, the workers only look it up.
+        credentials = _resolved_in_parent(credentials, hosts)
 
     def before_act(host: Host, sessions: list[Session]) -> None:
         if audit:
@@ -175,11 +185,43 @@ def run_command(
         serial=options.serial,
         cancel=options.cancel,
         redact=options.redact,
+        processes=processes,
     )
     outcome = RunOutcome(run_id, command, fan.results, fan.interrupted)
     if audit:
         audit.record_run_end(run_id, int(outcome.exit_code), totals(outcome.results))
     return outcome
+
+
+def _resolved_in_parent(credentials: CredentialSource, hosts: Sequence[Host]) -> CredentialSource:
+    """Resolve every host's credential now; the returned source only looks answers up.
+
+    A host whose credential cannot be found gets an ``auth`` row from its job, as it
+    would if the threaded runner had asked the source itself (the CLI has already
+    refused such a run with exit 2; this is for library callers).
+    """
+    from mpremote.errors import AuthError, HostError, MpremoteError
+
+    answers: dict[str, tuple[str | None, str | None] | HostError] = {}
+    for host in hosts:
+        try:
+            answers[host.name] = credentials(host)
+        except HostError as exc:
+            answers[host.name] = exc
+        except MpremoteError as exc:  # the resolver's "no password for ..." names no secret
+            answers[host.name] = AuthError(f"no credential: {exc}")
+        except Exception as exc:  # a caller's source: its text might hold a secret
+            answers[host.name] = AuthError(f"credential lookup failed: {type(exc).__name__}")
+
+    def lookup(host: Host) -> tuple[str | None, str | None]:
+        answer = answers.get(host.name)
+        if answer is None:
+            raise AuthError("no credential was resolved for this host before the run")
+        if isinstance(answer, HostError):
+            raise answer
+        return answer
+
+    return lookup
 
 
 def logoff_with_warning(

@@ -118,6 +118,16 @@ Concurrency = Annotated[
         rich_help_panel=CONN,
     ),
 ]
+Processes = Annotated[
+    int | None,
+    typer.Option(
+        "--processes",
+        min=1,
+        max=64,
+        help="Worker processes sharing the hosts (default: automatic, 1 below 64 hosts; 1 = threads only).",
+        rich_help_panel=CONN,
+    ),
+]
 Timeout = Annotated[
     float,
     typer.Option(

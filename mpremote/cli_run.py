@@ -248,6 +248,7 @@ def run_cli_command(
         cancel = threading.Event()
         options = api.RunOptions(
             concurrency=common.concurrency,
+            processes=common.processes,
             per_host_timeout=common.timeout,
             settings=settings,
             backend=common.backend,
