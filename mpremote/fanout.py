@@ -5,6 +5,10 @@ second to start) and pypsrp is synchronous and not thread-safe, so the natural u
 one connection per host per thread. The GIL is released while a thread waits on its
 socket; the CPU cost per host (XML, NTLM, TLS) is a few tens of milliseconds.
 
+For runs big enough to saturate the one core the GIL allows, ``run_hosts(processes=k)``
+forks ``k`` workers that each run this threaded runner on every k-th host
+(:mod:`mpremote.fanout_processes`); the guarantees below hold there too.
+
 Guarantees (the reasons this module exists, see DESIGN.md section 6):
 
 * **Exactly one result row per host, always**, in input order, whatever the job does:
