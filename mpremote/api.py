@@ -41,9 +41,11 @@ class RunOptions:
     backend: str = "auto"
     dry_run: bool = False
     serial: bool = False
-    #: Worker processes for the fan-out; None: automatic (1 below 64 hosts or without
-    #: fork, else min(CPUs, 4); see fanout.effective_processes). 1: threads only.
-    processes: int | None = None
+    #: Worker processes for the fan-out. 1 (default): threads only. None: automatic (1 below
+    #: 64 hosts or without fork, else min(CPUs, 4); see fanout.effective_processes). Forking
+    #: is opt-in: it buys 7-21 % at 500 hosts on 2 cores (docs/performance.md), and a
+    #: process that forks must not have other threads holding locks (progress bars).
+    processes: int | None = 1
     #: (host) -> (username, password); default: the host's username and MPREMOTE_PASSWORD/password_env.
     credentials: CredentialSource | None = None
     audit_log: str | None = None

@@ -124,7 +124,8 @@ Processes = Annotated[
         "--processes",
         min=1,
         max=64,
-        help="Worker processes sharing the hosts (default: automatic, 1 below 64 hosts; 1 = threads only).",
+        help="Fork N worker processes sharing the hosts (Linux; for very large labs on a multi-core "
+        "workstation; no progress bar then). Default 1: threads only.",
         rich_help_panel=CONN,
     ),
 ]

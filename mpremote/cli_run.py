@@ -280,7 +280,8 @@ def run_cli_command(
         output=common.output,
         quiet=common.quiet,
         command=command,
-        progress=not common.no_progress and stderr_is_tty() and not common.quiet,
+        # No progress bar with worker processes: its refresh thread must not hold a lock at fork.
+        progress=not common.no_progress and stderr_is_tty() and not common.quiet and common.processes == 1,
     )
     with _signals_as_cancel(cancel):
         try:
