@@ -23,8 +23,7 @@ Limit = Annotated[
     typer.Option(
         "--limit",
         "-l",
-        help="Hosts or groups: names, globs, comma lists, '!' to exclude, @FILE for a retry file. "
-        "Repeat to intersect.",
+        help="Hosts or groups: names, globs, comma lists, '!' to exclude, @FILE for a retry file. Repeat to intersect.",
         rich_help_panel=SEL,
     ),
 ]
@@ -76,18 +75,12 @@ Format = Annotated[
 ]
 Output = Annotated[
     Path | None,
-    typer.Option(
-        "--output", "-o", help="Write the results to this file instead of stdout.", rich_help_panel=OUT
-    ),
+    typer.Option("--output", "-o", help="Write the results to this file instead of stdout.", rich_help_panel=OUT),
 ]
-Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Only the totals line (and errors).", rich_help_panel=OUT)
-]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only the totals line (and errors).", rich_help_panel=OUT)]
 NoProgress = Annotated[
     bool,
-    typer.Option(
-        "--no-progress", help="No progress bar (it is only shown on a terminal anyway).", rich_help_panel=OUT
-    ),
+    typer.Option("--no-progress", help="No progress bar (it is only shown on a terminal anyway).", rich_help_panel=OUT),
 ]
 AuditLogOpt = Annotated[
     Path | None,
@@ -141,35 +134,25 @@ Timeout = Annotated[
 ]
 Username = Annotated[
     str | None,
-    typer.Option(
-        "--username", help="Account to connect as (overrides the target file).", rich_help_panel=CONN
-    ),
+    typer.Option("--username", help="Account to connect as (overrides the target file).", rich_help_panel=CONN),
 ]
 PasswordStdin = Annotated[
     bool,
-    typer.Option(
-        "--password-stdin", help="Read the password from standard input (one line).", rich_help_panel=CONN
-    ),
+    typer.Option("--password-stdin", help="Read the password from standard input (one line).", rich_help_panel=CONN),
 ]
 Auth = Annotated[
     str | None,
     typer.Option("--auth", help="negotiate, ntlm, kerberos, basic or credssp.", rich_help_panel=CONN),
 ]
-Transport = Annotated[
-    str | None, typer.Option("--transport", help="https (default) or http.", rich_help_panel=CONN)
-]
-Port = Annotated[
-    int | None, typer.Option("--port", min=1, max=65535, help="WinRM port.", rich_help_panel=CONN)
-]
+Transport = Annotated[str | None, typer.Option("--transport", help="https (default) or http.", rich_help_panel=CONN)]
+Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="WinRM port.", rich_help_panel=CONN)]
 CaCert = Annotated[
     Path | None,
     typer.Option("--ca-cert", help="PEM bundle to validate host certificates with.", rich_help_panel=CONN),
 ]
 NoVerifyTls = Annotated[
     bool,
-    typer.Option(
-        "--no-verify-tls", help="Do not validate certificates (not recommended).", rich_help_panel=CONN
-    ),
+    typer.Option("--no-verify-tls", help="Do not validate certificates (not recommended).", rich_help_panel=CONN),
 ]
 AllowInsecureBasic = Annotated[
     bool,
@@ -181,9 +164,7 @@ AllowInsecureBasic = Annotated[
 ]
 Backend = Annotated[
     str,
-    typer.Option(
-        "--backend", help="auto (MultiPoint cmdlets where present), quser or wms.", rich_help_panel=CONN
-    ),
+    typer.Option("--backend", help="auto (MultiPoint cmdlets where present), quser or wms.", rich_help_panel=CONN),
 ]
 Serial = Annotated[
     bool, typer.Option("--serial", help="One host at a time (debugging).", rich_help_panel=CONN, hidden=True)

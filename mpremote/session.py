@@ -7,8 +7,18 @@ from datetime import timedelta
 from typing import Any
 
 #: Normalised, lower-case English state words (quser prints them localised and abbreviated).
-KNOWN_STATES = ("active", "disconnected", "connected", "connecting", "listening", "shadowing",
-                "idle", "down", "reset", "init")
+KNOWN_STATES = (
+    "active",
+    "disconnected",
+    "connected",
+    "connecting",
+    "listening",
+    "shadowing",
+    "idle",
+    "down",
+    "reset",
+    "init",
+)
 
 
 @dataclass(frozen=True)
