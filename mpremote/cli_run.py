@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -286,11 +287,8 @@ def run_cli_command(
     with _signals_as_cancel(cancel):
         try:
             if needs_confirm:
-                preview_opts = api.RunOptions(
-                    **{**options.__dict__, "dry_run": True, "audit_log": None, "on_event": None}
-                )
                 with reporter.progress(len(hosts), "checking") as progress:
-                    preview_opts.on_event = progress.update
+                    preview_opts = replace(options, dry_run=True, audit_log=None, on_progress=progress.update)
                     preview = api.run_command(hosts, command, selector, options=preview_opts)
                 if preview.interrupted:
                     reporter.finish(preview)
@@ -303,7 +301,9 @@ def run_cli_command(
                 # Act only on what the operator just saw and confirmed.
                 options.confirmed = _confirmed_set(preview)
             with reporter.progress(len(hosts), ACTION_VERBS.get(command, command)) as progress:
-                options.on_event = reporter.chain(progress.update)
+                # Data sinks (jsonl) see each host's final row; the bar sees every phase.
+                options.on_event = reporter.on_event
+                options.on_progress = progress.update
                 if warn is not None and grace_s is not None:
                     outcome = api.logoff_with_warning(
                         hosts,

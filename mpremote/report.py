@@ -357,16 +357,6 @@ class Reporter:
         if self.fmt == "jsonl":
             self._jsonl_writer()(event)
 
-    def chain(self, *callbacks: Callable[[ProgressEvent], None]) -> Callable[[ProgressEvent], None]:
-        """``on_event`` that streams jsonl rows first, then calls ``callbacks`` (progress)."""
-
-        def handle(event: ProgressEvent) -> None:
-            self.on_event(event)
-            for cb in callbacks:
-                cb(event)
-
-        return handle
-
     def finish(self, outcome: Any) -> None:
         """Write the final data. ``outcome`` is a result list or anything with ``.results``."""
         results: list[HostResult] = list(getattr(outcome, "results", outcome))

@@ -169,7 +169,7 @@ def test_reporter_output_file_and_quiet(tmp_path: Path) -> None:
     events = run_hosts(
         [Host("a", "1"), Host("b", "2")],
         lambda h, d: HostResult(h.name, h.address, HostStatus.OK),
-        on_event=rep.chain(),
+        on_event=rep.on_event,
     )
     rep.finish(events)
     assert out.getvalue() == "" and err.getvalue() == ""
