@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -152,26 +151,11 @@ def run_command(
         # lock with the parent: every answer is fetched here, the workers only look it up.
         credentials = _resolved_in_parent(credentials, hosts)
 
-    parent_pid = os.getpid()
-    worker_audit: dict[int, AuditLog] = {}
-    worker_audit_lock = threading.Lock()  # never taken in the parent: copied unlocked by fork
-
-    def audit_here() -> AuditLog | None:
-        """The run's AuditLog, or in a forked fan-out worker one made there: ``filelock``
-        refuses a lock object inherited across fork (and would fail every action)."""
-        if audit is None or os.getpid() == parent_pid:
-            return audit
-        with worker_audit_lock:
-            pid = os.getpid()
-            if pid not in worker_audit:
-                worker_audit[pid] = AuditLog(audit.path, redact=options.redact, operator=operator)
-            return worker_audit[pid]
-
     def before_act(host: Host, sessions: list[Session]) -> None:
-        log_here = audit_here()
-        if log_here:
+        # Runs in the host's thread, or in a forked worker (AuditLog re-makes its locks there).
+        if audit:
             for s in sessions:
-                log_here.record_action(run_id, host.name, s.id, s.username, command, "sending", "")
+                audit.record_action(run_id, host.name, s.id, s.username, command, "sending", "")
 
     def job(host: Host, deadline: Deadline) -> HostResult:
         return run_host_job(

@@ -110,15 +110,22 @@ class AuditLog:
         fsync_at_end: bool = True,
         lock_timeout: float = 30.0,
     ) -> None:
-        from filelock import FileLock  # lazy: only runs that audit pay for it
-
         self.path = Path(path)
         self.redact = redact
         self.operator = operator or local_operator()
         self.fsync_at_end = fsync_at_end
         self._operators: dict[str, str] = {}
+        self._lock_timeout = lock_timeout
+        self._make_locks()
+
+    def _make_locks(self) -> None:
+        """Fresh locks for this process. ``filelock`` refuses a lock object inherited
+        across ``fork`` (fan-out worker processes), so a forked child makes its own."""
+        from filelock import FileLock
+
+        self._pid = os.getpid()
         self._thread_lock = threading.Lock()
-        self._file_lock = FileLock(f"{self.path}.lock", timeout=lock_timeout, thread_local=False)
+        self._file_lock = FileLock(f"{self.path}.lock", timeout=self._lock_timeout, thread_local=False)
 
     # -- events --------------------------------------------------------------------------
     def record_run_start(
@@ -212,6 +219,8 @@ class AuditLog:
     def _append(self, render: Callable[[], list[str]], *, sync: bool) -> None:
         """Take both locks, then render the lines (so timestamps follow file order) and write."""
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+        if os.getpid() != self._pid:
+            self._make_locks()  # a forked worker: the parent's locks are not ours to take
         try:
             with self._thread_lock, self._file_lock:
                 lines = render()
