@@ -30,6 +30,7 @@ from psrpcore.types import ErrorCategory, PSCustomObject
 from mpremote.lab import contract
 from mpremote.lab.labfile import WMSSHELL_USER, HostSpec, SessionSpec
 from mpremote.lab.locales import get_locale, render_quser, render_qwinsta
+from mpremote.lab.psobjects import custom_object
 
 _log = logging.getLogger(__name__)
 
@@ -397,7 +398,7 @@ class EmulatedHost:
             if s.station_id is not None
             else "RemoteConnection"
         )
-        return PSCustomObject(
+        return custom_object(
             PSTypeName=WMS_TYPE_NAME,
             SessionId=s.id,
             UserName=s.username or "",

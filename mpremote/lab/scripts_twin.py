@@ -16,9 +16,10 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from psrpcore.types import ErrorCategory, PSCustomObject
+from psrpcore.types import ErrorCategory
 
 from mpremote.lab import contract
+from mpremote.lab.psobjects import custom_object
 
 if TYPE_CHECKING:  # pragma: no cover
     from mpremote.lab.hostmodel import EmulatedHost
@@ -168,7 +169,7 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
     wms = None
     if include and host.spec.multipoint:
         wms = [
-            PSCustomObject(
+            custom_object(
                 SessionId=to_int(prop(o, "SessionId")),
                 UserName=to_str(prop(o, "UserName")),
                 DomainName=to_str(prop(o, "DomainName")),
@@ -181,7 +182,7 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
     domain, _, user = operator.rpartition("\\")  # "LAB\\ana" -> ("LAB", "ana"); "ana" -> ("", "ana")
     return contract.PipelineResult(
         output=[
-            PSCustomObject(
+            custom_object(
                 ComputerName=host.computer_name,
                 OperatorUser=user,
                 # [Environment]::UserDomainName: the computer name for a local account.
@@ -313,7 +314,7 @@ def run_act(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> co
         host.before_action(the_id)
         if not _owner_ok(host, backend, the_id, user, logon, errors):
             out.append(
-                PSCustomObject(
+                custom_object(
                     Id=the_id, UserName=user, Outcome="vanished", Denied=False, ExitCode=None, Detail=_VANISHED_DETAIL
                 )
             )
@@ -322,7 +323,7 @@ def run_act(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> co
         detail = " ".join(lines).strip()
         denied = code != 0 and ("[5]" in detail or "denied" in detail.lower())
         out.append(
-            PSCustomObject(
+            custom_object(
                 Id=the_id,
                 UserName=user,
                 Outcome="done" if code == 0 else "failed",
