@@ -32,7 +32,6 @@ from psrpcore import (
     PSRPPayload,
     ResetRunspaceStateEvent,
     ServerPipeline,
-    ServerRunspacePool,
     SetMaxRunspacesEvent,
     SetMinRunspacesEvent,
     StreamType,
@@ -47,7 +46,7 @@ from psrpcore.types import (
     PSRPMessageType,
 )
 
-from mpremote.lab import soap
+from mpremote.lab import psrp_cache, soap
 from mpremote.lab.contract import CommandSpec, ErrorSpec, HostModel, JournalSink, PipelineResult
 from mpremote.lab.soap import NS, SoapError
 
@@ -94,7 +93,7 @@ class _Shell:
         self.shell_id = shell_id
         self.resource_uri = resource_uri
         self.owner = owner
-        self.pool = ServerRunspacePool()
+        self.pool = psrp_cache.new_pool()
         self.commands: dict[str, _Command] = {}
         self.outboxes: dict[str | None, _Outbox] = {None: _Outbox()}
 

@@ -1,0 +1,121 @@
+"""A server runspace pool that deserialises each distinct repeated client message once.
+
+Every host of a benchmark run receives byte-identical ``SESSION_CAPABILITY`` and
+``INIT_RUNSPACEPOOL`` messages, and ``mpremote sessions`` sends every host the same
+``CREATE_PIPELINE`` (query.ps1 with the same parameters). psrpcore turns each into a
+``PSObject`` graph (the host information alone is dozens of nested objects), which cost
+the lab about 2.5 ms of its ~6.5 ms of CPU per host. :class:`CachingServerRunspacePool`
+keeps the deserialised object of a message whose exact bytes were already seen and hands
+the same object to the next pool that receives those bytes.
+
+What makes sharing safe (and what the tests pin down):
+
+* Only three message types, whose objects are read, never changed, by psrpcore (it
+  copies the capability fields, stores the host information and builds a fresh pipeline
+  description with ``PowerShell.FromPSObjectForRemoting``) and by the lab (the host
+  model reads parameter values; it never assigns into them).
+* The key is the message type, the exact message bytes and both sides' capability
+  versions (they may change how psrpcore deserialises). Messages carrying a SecureString
+  (``<SS>``, decrypted with the pool's own session key) are never cached.
+* An object is kept only the second time its bytes arrive (one-off messages, such as
+  each host's own ``act.ps1`` targets, are never stored), in a bounded table.
+* :meth:`_process_message` repeats psrpcore 0.3's ``RunspacePool._process_message``
+  with the deserialisation looked up first; :data:`ENABLED` is false for any other
+  psrpcore version (the plain pool is used), and ``tests/lab/test_psrp_cache.py`` fails
+  if that psrpcore method's source changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+from typing import Any
+from xml.etree import ElementTree
+
+from psrpcore import ServerRunspacePool
+from psrpcore._events import PSRPEvent
+from psrpcore.types import PSRPMessageType, deserialize
+
+#: psrpcore's own logger for this step (its debug trace stays the same).
+_psrp_log = logging.getLogger("psrpcore._base")
+
+_CACHEABLE = frozenset(
+    {PSRPMessageType.SessionCapability, PSRPMessageType.InitRunspacePool, PSRPMessageType.CreatePipeline}
+)
+_MAX_OBJECTS = 64
+_MAX_SEEN = 4096
+
+
+def _psrpcore_supported() -> bool:
+    try:
+        return metadata.version("psrpcore").startswith("0.3.")
+    except metadata.PackageNotFoundError:  # pragma: no cover - psrpcore is a dependency
+        return False
+
+
+ENABLED = _psrpcore_supported()
+
+_objects: dict[tuple[Any, ...], Any] = {}
+_seen: dict[tuple[Any, ...], None] = {}
+
+
+def _capability_key(cap: Any) -> tuple[str, str, str] | None:
+    if cap is None:
+        return None
+    return (str(cap.PSVersion), str(cap.protocolversion), str(cap.SerializationVersion))
+
+
+def clear() -> None:
+    """Forget every cached object (tests)."""
+    _objects.clear()
+    _seen.clear()
+
+
+class CachingServerRunspacePool(ServerRunspacePool):
+    """``ServerRunspacePool`` whose repeated client messages are deserialised once."""
+
+    def _process_message(self, message: Any) -> Any:
+        data = message.data
+        mtype = message.message_type
+        if mtype not in _CACHEABLE or not data or b"<SS" in data:
+            return super()._process_message(message)
+        if _psrp_log.isEnabledFor(logging.DEBUG):
+            _psrp_log.debug(
+                "Processing PSRP Message - MessageType: %s,  RPID: %s,  PID: %s,  OID: %s, Type: %s - '%s'",
+                mtype.name,
+                message.runspace_pool_id,
+                message.pipeline_id or "''",
+                message.object_id,
+                message.stream_type.name,
+                data.decode(),
+            )
+        key = (mtype, bytes(data), _capability_key(self.our_capability), _capability_key(self.their_capability))
+        ps_object = _objects.get(key)
+        if ps_object is None:
+            ps_object = deserialize(
+                ElementTree.fromstring(data),
+                cipher=self._cipher,
+                our_capability=self.our_capability,
+                their_capability=self.their_capability,
+            )
+            if key in _seen:
+                if len(_objects) >= _MAX_OBJECTS:
+                    del _objects[next(iter(_objects))]
+                _objects[key] = ps_object
+            else:
+                if len(_seen) >= _MAX_SEEN:
+                    del _seen[next(iter(_seen))]
+                _seen[key] = None
+
+        event = PSRPEvent.create(mtype, ps_object, message.runspace_pool_id, message.pipeline_id)
+        process_func = getattr(self, f"_process_{mtype.name}", None)
+        if process_func:
+            process_func(event)
+        else:  # pragma: no cover - the three cached types all have handlers
+            _psrp_log.warning(f"Received {mtype.name} but could not process it")
+        return event
+
+
+def new_pool() -> ServerRunspacePool:
+    """The runspace pool the lab uses for a new shell."""
+    return CachingServerRunspacePool() if ENABLED else ServerRunspacePool()

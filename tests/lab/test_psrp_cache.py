@@ -1,0 +1,112 @@
+"""The lab's caching runspace pool: same events as psrpcore's, repeated messages decoded once."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import psrpcore._base
+import pytest
+from psrpcore import ClientPowerShell, ClientRunspacePool, ServerPipeline, ServerRunspacePool
+from psrpcore.types import serialize
+
+from mpremote.lab import psrp_cache
+
+#: psrpcore 0.3.1's RunspacePool._process_message, which CachingServerRunspacePool repeats.
+PROCESS_MESSAGE_SHA256 = "6fe12be7b3a9de7b6ce4d46ef76dc54eab2c80ffd4e6836e78505d09c4797017"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Any:
+    psrp_cache.clear()
+    yield
+    psrp_cache.clear()
+
+
+def test_psrpcore_step_is_the_one_repeated() -> None:
+    source = inspect.getsource(psrpcore._base.RunspacePool._process_message)
+    assert hashlib.sha256(source.encode()).hexdigest() == PROCESS_MESSAGE_SHA256, (
+        "psrpcore changed RunspacePool._process_message: re-check mpremote/lab/psrp_cache.py"
+    )
+    assert psrp_cache.ENABLED
+
+
+def _conversation(server: ServerRunspacePool, script: str) -> tuple[list[Any], Any]:
+    """Open a pool and create one pipeline from a psrpcore client; the server's events."""
+    client = ClientRunspacePool()
+    client.open()
+    events = []
+    while (payload := client.data_to_send()) is not None:
+        server.receive_data(payload)
+        while (event := server.next_event()) is not None:
+            events.append(event)
+    while (payload := server.data_to_send()) is not None:
+        client.receive_data(payload)
+        while client.next_event() is not None:
+            pass
+    ps = ClientPowerShell(client)
+    ps.add_script(script)
+    ps.add_parameter("IncludeWms", True)
+    ps.start()
+    pipeline = ServerPipeline(server, ps.pipeline_id)
+    while (payload := client.data_to_send()) is not None:
+        server.receive_data(payload)
+        while (event := server.next_event()) is not None:
+            events.append(event)
+    return events, pipeline
+
+
+def _clixml(obj: Any) -> bytes:
+    return ET.tostring(serialize(obj, None))
+
+
+def test_same_events_as_psrpcore_and_shared_after_the_second_time() -> None:
+    plain_events, plain_pipe = _conversation(ServerRunspacePool(), "Get-Thing")
+    runs = [_conversation(psrp_cache.CachingServerRunspacePool(), "Get-Thing") for _ in range(3)]
+    for events, pipe in runs:
+        assert [type(e) for e in events] == [type(e) for e in plain_events]
+        assert [_clixml(e._ps_object) for e in events] == [_clixml(e._ps_object) for e in plain_events]
+        assert [c.command_text for c in pipe.metadata.commands] == ["Get-Thing"]
+        assert pipe.metadata.commands[0].parameters == plain_pipe.metadata.commands[0].parameters
+    first, second, third = (r[0] for r in runs)
+    # The first sighting is only remembered, the second is stored, the third shares it.
+    assert all(a._ps_object is not b._ps_object for a, b in zip(first, second, strict=True))
+    assert all(b._ps_object is c._ps_object for b, c in zip(second, third, strict=True))
+    # The pools' own state is still their own.
+    assert runs[1][1].metadata is not runs[2][1].metadata
+
+
+def test_different_bytes_are_different_entries() -> None:
+    for _ in range(2):
+        _conversation(psrp_cache.CachingServerRunspacePool(), "Get-Thing")
+    _, other = _conversation(psrp_cache.CachingServerRunspacePool(), "Get-Other")
+    assert [c.command_text for c in other.metadata.commands] == ["Get-Other"]
+
+
+def test_secure_strings_are_never_cached() -> None:
+    class Message:
+        message_type = psrp_cache.PSRPMessageType.CreatePipeline
+        data = bytearray(b"<Obj><SS>secret</SS></Obj>")
+
+    seen: list[Any] = []
+
+    class Pool(psrp_cache.CachingServerRunspacePool):
+        def _process_message(self, message: Any) -> Any:
+            return super()._process_message(message)
+
+    pool = Pool()
+    original = ServerRunspacePool._process_message
+    try:
+        ServerRunspacePool._process_message = lambda self, m: seen.append(m)  # type: ignore[method-assign]
+        pool._process_message(Message())
+    finally:
+        ServerRunspacePool._process_message = original  # type: ignore[method-assign]
+    assert len(seen) == 1 and not psrp_cache._seen
+
+
+def test_new_pool_ids_are_independent() -> None:
+    a, b = psrp_cache.new_pool(), psrp_cache.new_pool()
+    assert isinstance(a, psrp_cache.CachingServerRunspacePool)
+    assert a is not b
