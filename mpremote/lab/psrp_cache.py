@@ -1,4 +1,4 @@
-"""A server runspace pool that deserialises each distinct repeated client message once.
+"""A server runspace pool that decodes repeated client messages and encodes constant replies once.
 
 Every host of a benchmark run receives byte-identical ``SESSION_CAPABILITY`` and
 ``INIT_RUNSPACEPOOL`` messages, and ``mpremote sessions`` sends every host the same
@@ -23,6 +23,11 @@ What makes sharing safe (and what the tests pin down):
   with the deserialisation looked up first; :data:`ENABLED` is false for any other
   psrpcore version (the plain pool is used), and ``tests/lab/test_psrp_cache.py`` fails
   if that psrpcore method's source changes.
+
+The same pool also keeps the CLIXML of the server's constant replies (session capability,
+empty application private data, pool and pipeline states without an error record): they
+are the same bytes for every host, and serialising them cost ~0.4 ms per host.
+:meth:`prepare_message` repeats the tail of psrpcore's (its source is pinned the same way).
 """
 
 from __future__ import annotations
@@ -34,7 +39,16 @@ from xml.etree import ElementTree
 
 from psrpcore import ServerRunspacePool
 from psrpcore._events import PSRPEvent
-from psrpcore.types import PSRPMessageType, deserialize
+from psrpcore._payload import PSRPMessage, StreamType, create_message
+from psrpcore.types import (
+    ApplicationPrivateData,
+    PipelineState,
+    PSRPMessageType,
+    RunspacePoolStateMsg,
+    SessionCapability,
+    deserialize,
+    serialize,
+)
 
 #: psrpcore's own logger for this step (its debug trace stays the same).
 _psrp_log = logging.getLogger("psrpcore._base")
@@ -57,6 +71,8 @@ ENABLED = _psrpcore_supported()
 
 _objects: dict[tuple[Any, ...], Any] = {}
 _seen: dict[tuple[Any, ...], None] = {}
+#: CLIXML of the constant server messages (see :func:`_constant_key`).
+_serialised: dict[tuple[Any, ...], bytes] = {}
 
 
 def _capability_key(cap: Any) -> tuple[str, str, str] | None:
@@ -69,6 +85,40 @@ def clear() -> None:
     """Forget every cached object (tests)."""
     _objects.clear()
     _seen.clear()
+    _serialised.clear()
+
+
+def _constant_key(message: Any) -> tuple[Any, ...] | None:
+    """What fully determines the CLIXML of a server message that repeats, or None.
+
+    Only four message types, and only in their plain form: a pool or pipeline state
+    without an error record, the session capability without a time zone, empty
+    application private data. Each of them serialises to the properties named here and
+    nothing else (psrpcore 0.3's ``ToPSObjectForRemoting`` / note properties).
+    """
+    kind = type(message)
+    if kind is PipelineState:
+        if message.ExceptionAsErrorRecord:
+            return None
+        return ("PipelineState", int(message.PipelineState))
+    if kind is RunspacePoolStateMsg:
+        if message.ExceptionAsErrorRecord:
+            return None
+        return ("RunspacePoolState", int(message.RunspaceState))
+    if kind is SessionCapability:
+        if message.TimeZone:
+            return None
+        return (
+            "SessionCapability",
+            str(message.PSVersion),
+            str(message.protocolversion),
+            str(message.SerializationVersion),
+        )
+    if kind is ApplicationPrivateData:
+        data = message.ApplicationPrivateData
+        if data is None or (isinstance(data, dict) and not data):
+            return ("ApplicationPrivateData", data is None)
+    return None
 
 
 class CachingServerRunspacePool(ServerRunspacePool):
@@ -114,6 +164,44 @@ class CachingServerRunspacePool(ServerRunspacePool):
         else:  # pragma: no cover - the three cached types all have handlers
             _psrp_log.warning(f"Received {mtype.name} but could not process it")
         return event
+
+    def prepare_message(
+        self,
+        message: Any,
+        message_type: PSRPMessageType | None = None,
+        pipeline_id: Any = None,
+        stream_type: StreamType = StreamType.default,
+    ) -> None:
+        key = _constant_key(message) if message is not None else None
+        if key is None:
+            super().prepare_message(message, message_type, pipeline_id, stream_type)
+            return
+        key += (_capability_key(self.our_capability), _capability_key(self.their_capability))
+        b_data = _serialised.get(key)
+        if b_data is None:
+            element = serialize(
+                message, self._cipher, our_capability=self.our_capability, their_capability=self.their_capability
+            )
+            b_data = _serialised[key] = ElementTree.tostring(element, encoding="utf-8", method="xml")
+        if message_type is None:
+            message_type = PSRPMessageType.get_message_id(type(message))
+        # From here on as psrpcore's RunspacePool.prepare_message.
+        b_msg = create_message(self._is_client, message_type, b_data, self.runspace_pool_id, pipeline_id)
+        object_id = self._fragment_counter
+        psrp_message = PSRPMessage(
+            message_type, bytearray(b_msg), self.runspace_pool_id, pipeline_id, object_id, stream_type
+        )
+        if _psrp_log.isEnabledFor(logging.DEBUG):
+            _psrp_log.debug(
+                "Queuing PSRP Message - MessageType: %s,  RPID: %s,  PID: %s,  OID: %s, Type: %s - '%s'",
+                message_type.name,
+                self.runspace_pool_id,
+                pipeline_id or "''",
+                object_id,
+                stream_type.name,
+                b_data.decode(),
+            )
+        self._send_buffer.append(psrp_message)
 
 
 def new_pool() -> ServerRunspacePool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -110,3 +111,60 @@ def test_new_pool_ids_are_independent() -> None:
     a, b = psrp_cache.new_pool(), psrp_cache.new_pool()
     assert isinstance(a, psrp_cache.CachingServerRunspacePool)
     assert a is not b
+
+
+#: psrpcore 0.3.1's RunspacePool.prepare_message, whose tail CachingServerRunspacePool repeats.
+PREPARE_MESSAGE_SHA256 = "e23b407916d8d95a31507c5f15ba882856975a2d565c3a0b8a27beb4f489b0a4"
+
+
+def test_psrpcore_prepare_message_is_the_one_repeated() -> None:
+    source = inspect.getsource(psrpcore._base.RunspacePool.prepare_message)
+    assert hashlib.sha256(source.encode()).hexdigest() == PREPARE_MESSAGE_SHA256, (
+        "psrpcore changed RunspacePool.prepare_message: re-check mpremote/lab/psrp_cache.py"
+    )
+
+
+def _constant_messages() -> list[Any]:
+    from psrpcore.types import (
+        ApplicationPrivateData,
+        ErrorCategoryInfo,
+        ErrorRecord,
+        NETException,
+        PipelineState,
+        PSInvocationState,
+        RunspacePoolState,
+        RunspacePoolStateMsg,
+    )
+
+    error = ErrorRecord(Exception=NETException(Message="boom"), CategoryInfo=ErrorCategoryInfo())
+    return [
+        ServerRunspacePool().our_capability,
+        ApplicationPrivateData(ApplicationPrivateData={}),
+        ApplicationPrivateData(ApplicationPrivateData={"k": "v"}),  # not constant: serialised each time
+        RunspacePoolStateMsg(RunspaceState=RunspacePoolState.Opened),
+        RunspacePoolStateMsg(RunspaceState=RunspacePoolState.Broken, ExceptionAsErrorRecord=error),
+        PipelineState(PipelineState=PSInvocationState.Completed),
+        PipelineState(PipelineState=PSInvocationState.Stopped),
+        PipelineState(PipelineState=PSInvocationState.Failed, ExceptionAsErrorRecord=error),
+    ]
+
+
+def test_constant_messages_queue_the_same_bytes_as_psrpcore() -> None:
+    pool_id, pipe_id = uuid.uuid4(), uuid.uuid4()
+    plain, cached = ServerRunspacePool(), psrp_cache.CachingServerRunspacePool()
+    for pool in (plain, cached):
+        pool.runspace_pool_id = pool_id
+    for _ in range(2):  # the second round is served from the cache
+        for msg in _constant_messages():
+            for pid in (None, pipe_id):
+                plain.prepare_message(msg, pipeline_id=pid)
+                cached.prepare_message(msg, pipeline_id=pid)
+                a, b = plain._send_buffer[-1], cached._send_buffer[-1]
+                assert (a.message_type, a.pipeline_id, a.object_id, a.stream_type) == (
+                    b.message_type,
+                    b.pipeline_id,
+                    b.object_id,
+                    b.stream_type,
+                )
+                assert bytes(a.data) == bytes(b.data)
+    assert len(psrp_cache._serialised) == 5  # capability, empty data, Opened, Completed, Stopped
