@@ -35,3 +35,32 @@ def test_hosts_share_one_tls_context_and_ntlm_hashes(tmp_path: Path) -> None:
                 contexts.append(session.get_adapter("https://").ssl_context)
         assert contexts[0] is not None and contexts[0] is contexts[1]
         assert contexts[0].check_hostname and contexts[0].verify_mode.name == "CERT_REQUIRED"
+
+
+@pytest.mark.parametrize("max_size", [153600, 512000, 1048576])
+def test_sized_wsman_matches_pypsrp_envelope_sizes(max_size: int) -> None:
+    """The subclass's cached answer is pypsrp's own, for endpoints of every shape."""
+    from pypsrp.wsman import WSMan
+
+    from mpremote.remote import connection
+
+    cls = connection._wsman_class()
+    assert cls is not WSMan and issubclass(cls, WSMan), "pypsrp 0.9 should get the sizing subclass"
+    servers = ["127.0.0.1", "host-a.example", "host-b.example", "::1", "a&b<c>.example", "hôte.example", "h" * 60]
+    for server in servers:
+        for port, ssl, timeout, locale in (
+            (5986, True, 20, "en-US"),
+            (5985, False, 7, "de-DE"),
+            (40001, True, 120, "en-US"),
+        ):
+            kwargs = {"port": port, "ssl": ssl, "operation_timeout": timeout, "locale": locale, "auth": "ntlm"}
+            ours = cls(server, username="u", password="p", **kwargs)
+            theirs = WSMan(server, username="u", password="p", **kwargs)
+            assert ours.max_payload_size == theirs.max_payload_size
+            assert ours._calc_envelope_size(max_size) == WSMan._calc_envelope_size(theirs, max_size)
+            ours.update_max_payload_size(max_size)
+            theirs.update_max_payload_size(max_size)
+            assert (ours.max_envelope_size, ours.max_payload_size) == (
+                theirs.max_envelope_size,
+                theirs.max_payload_size,
+            )

@@ -226,6 +226,57 @@ def _prepare_session(wsman: Any) -> None:
     transport.session = session
 
 
+_ENVELOPE_SIZES: dict[tuple[Any, ...], int] = {}
+_WSMAN_CLASS: Any = None
+
+
+def _wsman_class() -> Any:
+    """pypsrp's ``WSMan``, or on pypsrp 0.9 a subclass that sizes envelopes once per shape.
+
+    ``WSMan._calc_envelope_size`` builds and serialises a mock Send envelope (ElementTree)
+    to learn how many payload bytes fit in ``MaxEnvelopeSize``, once in ``WSMan()`` and
+    again when the server's protocol version raises the limit: ~0.11 ms per host. The
+    result depends only on the length of that envelope, and the only per-host text in it
+    is the endpoint URL (``wsa:To``), XML-escaped; session ids are fixed-length GUIDs. So the
+    answer is kept per (requested size, current size, locales, operation timeout,
+    escaped endpoint length) and computed by pypsrp itself on a miss.
+    ``tests/test_connection_session.py`` compares it with pypsrp's own for many endpoints
+    and sizes, and any other pypsrp version gets the plain class.
+    """
+    global _WSMAN_CLASS
+    if _WSMAN_CLASS is None:
+        from importlib import metadata
+        from xml.sax.saxutils import escape
+
+        from pypsrp.wsman import WSMan
+
+        try:
+            supported = metadata.version("pypsrp").startswith("0.9.")
+        except metadata.PackageNotFoundError:  # pragma: no cover - pypsrp is a dependency
+            supported = False
+        if not supported:
+            _WSMAN_CLASS = WSMan
+            return WSMan
+
+        class SizedWSMan(WSMan):  # type: ignore[misc]
+            def _calc_envelope_size(self, max_envelope_size: int) -> int:
+                key = (
+                    max_envelope_size,
+                    self.max_envelope_size,
+                    self.locale,
+                    self.data_locale,
+                    str(self.operation_timeout),
+                    len(escape(self.transport.endpoint).encode("utf-8")),
+                )
+                size = _ENVELOPE_SIZES.get(key)
+                if size is None:
+                    size = _ENVELOPE_SIZES[key] = super()._calc_envelope_size(max_envelope_size)
+                return size
+
+        _WSMAN_CLASS = SizedWSMan
+    return _WSMAN_CLASS
+
+
 class Connection:
     """A context manager holding one WSMan transport and one runspace pool for one host."""
 
@@ -258,11 +309,10 @@ class Connection:
 
     def _open_once(self) -> None:
         from pypsrp.powershell import RunspacePool
-        from pypsrp.wsman import WSMan
 
         connect_t, read_t, op_t = self._timeouts()
         ep = self.endpoint
-        self._wsman = WSMan(
+        self._wsman = _wsman_class()(
             ep.address,
             port=ep.port,
             username=self._username,
