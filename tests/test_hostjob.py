@@ -151,3 +151,14 @@ def test_query_outcomes(query: dict[str, Any], kind: str | None) -> None:
     assert (result.error.kind if result.error else None) == kind
     if kind is None:
         assert result.status is HostStatus.OK and result.sessions == []
+
+
+def test_transport_override_moves_the_default_port_but_not_a_written_one() -> None:
+    from mpremote.remote.connection import ConnectionSettings, resolve_endpoint
+
+    plain = Host(name="a", address="10.0.0.1")  # port never written: 5986 by default
+    written = Host(name="b", address="10.0.0.2", port=45001, origins={"port": "lab.yaml:3"})
+    http = ConnectionSettings(transport="http")
+    assert resolve_endpoint(plain, http).port == 5985
+    assert resolve_endpoint(written, http).port == 45001
+    assert resolve_endpoint(plain, ConnectionSettings(transport="http", port=8080)).port == 8080

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mpremote.errors import ConnectError, HostError, UsageError
-from mpremote.hosts import Host
+from mpremote.hosts import DEFAULT_PORTS, Host
 from mpremote.remote.errors import translate
 from mpremote.remote.scripts import script_text
 
@@ -68,6 +68,9 @@ def resolve_endpoint(host: Host, settings: ConnectionSettings) -> Endpoint:
     transport = settings.transport or host.transport
     auth = settings.auth or host.auth
     port = settings.port or host.port
+    if settings.port is None and settings.transport and "port" not in host.origins:
+        # --transport http on hosts whose port was never written: use that transport's port.
+        port = DEFAULT_PORTS[transport]
     verify = host.verify_tls if settings.verify_tls is None else settings.verify_tls
     ca_cert = settings.ca_cert or host.ca_cert
     cert_validation: bool | str = (ca_cert or True) if verify else False
