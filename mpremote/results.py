@@ -142,11 +142,15 @@ class Totals:
 
     def line(self) -> str:
         """One line a human reads at the end of a run."""
-        parts = [f"{self.hosts} hosts"]
+        parts = [_plural(self.hosts, "host")]
         parts += [f"{n} {s}" for s, n in self.by_status.items() if n]
-        parts.append(f"{self.sessions} sessions")
+        parts.append(_plural(self.sessions, "session"))
         parts += [f"{n} {o.replace('_', ' ')}" for o, n in self.by_outcome.items() if n]
         return ", ".join(parts)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def totals(results: Iterable[HostResult]) -> Totals:

@@ -20,3 +20,7 @@ def test_totals_line_counts_hosts_and_outcomes() -> None:
     line = totals([ok, _r(HostStatus.UNREACHABLE)]).line()
     assert line.startswith("2 hosts, 1 ok, 1 unreachable")
     assert "1 done" in line and "1 vanished" in line
+
+
+def test_totals_line_is_grammatical_for_one() -> None:
+    assert totals([_r(HostStatus.OK)]).line() == "1 host, 1 ok, 0 sessions"
