@@ -131,10 +131,27 @@ def prop(obj: Any, name: str) -> Any:
         return None
     ps = getattr(obj, "PSObject", None)
     if ps is not None:
+        wanted = name.lower()
         for p in list(ps.extended_properties) + list(ps.adapted_properties):
-            if p.name.lower() == name.lower():
-                return getattr(obj, p.name)
+            if p.name.lower() == wanted:
+                return _ps_attribute(obj, p)
     return None
+
+
+def _ps_attribute(obj: Any, p: Any) -> Any:
+    """``getattr(obj, p.name)`` on a psrpcore PSObject, without its attribute machinery.
+
+    psrpcore's ``PSObject.__getattribute__`` rebuilds a dict of every property on each
+    access, then returns a real Python attribute of that name if there is one and the
+    property's value otherwise; this does the same two steps directly (``__dict__``, which
+    psrpcore special-cases, goes through ``getattr``).
+    """
+    if p.name == "__dict__":
+        return getattr(obj, p.name)
+    try:
+        return object.__getattribute__(obj, p.name)
+    except AttributeError:
+        return p.get_value(obj)
 
 
 def _ord_upper(text: str) -> str:

@@ -35,3 +35,17 @@ def test_same_object_and_same_clixml(props: dict[str, Any]) -> None:
     for name in (p.name for p in theirs.PSObject.extended_properties if p.name != "Inner"):
         assert getattr(ours, name) == getattr(theirs, name)
     assert clixml(ours) == clixml(theirs)
+
+
+def test_twin_prop_reads_what_getattr_reads() -> None:
+    from mpremote.lab.scripts_twin import prop
+
+    obj = custom_object(
+        PSTypeName="X.Y", SessionId=4, userName="ana", PSTypeNames="shadowed", Empty=None, Nested=custom_object(A=1)
+    )
+    for name in ("SessionId", "sessionid", "UserName", "PSTypeNames", "Empty", "Nested", "Missing"):
+        expected = next(
+            (getattr(obj, p.name) for p in obj.PSObject.extended_properties if p.name.lower() == name.lower()), None
+        )
+        assert prop(obj, name) is expected or prop(obj, name) == expected
+    assert prop(obj, "PSTypeNames") == ["X.Y", "System.Management.Automation.PSCustomObject", "System.Object"]
