@@ -95,7 +95,7 @@ class _ShardRun(_Run):
         payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         _write_all(self.out_fd, _HEADER.pack(len(payload)) + payload)
 
-    def emit(self, kind: str, j: int) -> None:  # type: ignore[override]
+    def emit(self, kind: str, j: int) -> None:
         """Called before a host's thread starts ("start") and when its row is settled."""
         i = self.shard[j]
         if kind == "start":

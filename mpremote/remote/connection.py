@@ -261,7 +261,7 @@ def _wsman_class() -> Any:
             _WSMAN_CLASS = WSMan
             return WSMan
 
-        class SizedWSMan(WSMan):  # type: ignore[misc]
+        class SizedWSMan(WSMan):
             def _calc_envelope_size(self, max_envelope_size: int) -> int:
                 key = (
                     max_envelope_size,
