@@ -354,13 +354,14 @@ def show_targets(targets: Path, limit: list[str] | None, fmt: str) -> int:
         for h in hosts:
             print(json.dumps(h.to_dict()))
     else:
-        from rich.console import Console
         from rich.table import Table
+
+        from mpremote.report import data_console
 
         table = Table(title=f"{len(hosts)} hosts from {targets}")
         for col in ("host", "address", "port", "transport", "auth", "groups"):
             table.add_column(col)
         for h in hosts:
             table.add_row(h.name, h.address, str(h.port), h.transport, h.auth, ",".join(h.groups))
-        Console().print(table)
+        data_console().print(table)
     return ExitCode.OK

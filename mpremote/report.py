@@ -396,11 +396,19 @@ class Reporter:
         from rich.console import Console
 
         if self.output is None:
-            isatty = getattr(self.stdout, "isatty", lambda: False)()
-            yield Console(file=self.stdout, width=None if isatty else _pipe_width())
+            yield data_console(self.stdout)
             return
         with open(self.output, "w", encoding="utf-8", newline="\n") as fh:
             yield Console(file=fh, width=_pipe_width(), no_color=True, force_terminal=False)
+
+
+def data_console(stream: IO[str] | None = None) -> Any:
+    """A rich Console for data on stdout: the terminal's width, or a generous one on a pipe."""
+    from rich.console import Console
+
+    stream = stream if stream is not None else sys.stdout
+    isatty = getattr(stream, "isatty", lambda: False)()
+    return Console(file=stream, width=None if isatty else _pipe_width())
 
 
 def _pipe_width() -> int:
