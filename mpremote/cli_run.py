@@ -20,6 +20,7 @@ from typing import Any
 
 from mpremote.cli_common import Common, err_console
 from mpremote.errors import MpremoteError, UsageError
+from mpremote.hosts import AUTH_METHODS, TRANSPORTS
 from mpremote.results import ExitCode
 from mpremote.terminal import stderr_is_tty, stdin_is_tty
 
@@ -62,9 +63,9 @@ def _selector(sel: dict[str, Any] | None) -> Any:
 def _settings(common: Common) -> Any:
     from mpremote.remote.connection import ConnectionSettings
 
-    if common.transport and common.transport not in ("https", "http"):
+    if common.transport and common.transport not in TRANSPORTS:
         raise UsageError("--transport must be https or http")
-    if common.auth and common.auth not in ("negotiate", "ntlm", "kerberos", "basic", "credssp"):
+    if common.auth and common.auth not in AUTH_METHODS:
         raise UsageError("--auth must be negotiate, ntlm, kerberos, basic or credssp")
     if common.ca_cert and not common.ca_cert.is_file():
         raise UsageError(f"--ca-cert: no such file: {common.ca_cert}")
@@ -225,7 +226,7 @@ def run_cli_command(
 
     con = err_console()
     try:
-        if common.format not in ("table", "json", "jsonl", "csv"):
+        if common.format not in report.FORMATS:
             raise UsageError("--format must be table, json, jsonl or csv")
         if (warn is None) != (grace is None):
             raise UsageError("--warn and --grace go together")
