@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def main() -> None:
     """Run the CLI; imported lazily so ``python -m mpremote`` starts fast."""
-    from mpremote.cli import run
+    from mpremote.cli.app import run
 
     run()
 

@@ -7,7 +7,7 @@ import pytest
 from keyring.backend import KeyringBackend
 from typer.testing import CliRunner
 
-from mpremote.cli_credentials import app
+from mpremote.cli.credentials import app
 from mpremote.credentials import CredentialResolver
 from mpremote.hosts import Host
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mpremote import fanout_processes
 from mpremote.fanout import HARD_DEADLINE_MARGIN_S, Deadline, ProgressEvent, effective_processes, run_hosts
+from mpremote.fanout import processes as fanout_processes
 from mpremote.hosts import Host
 from mpremote.results import HostResult, HostStatus, SessionAction
 from mpremote.session import Session

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mpremote.errors import InputFileError, UsageError
-from mpremote.hostpatterns import MAX_RANGE_HOSTS, expand_ranges
 from mpremote.targets import FIELDS, LITERAL_PASSWORD, Inventory, load_targets
+from mpremote.targets.patterns import MAX_RANGE_HOSTS, expand_ranges
 
 DATA = Path(__file__).parent / "data" / "targets"
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -9,5 +9,5 @@ Layers (each replaceable, like pypsrp's):
   auth.py       Basic, NTLM / Negotiate(NTLM) with message encryption (pyspnego)
   tls.py        self-signed certificate generated at start
   server.py     the Lab: many hosts on loopback ports, journal, ready line, clean stop
-  cli.py        ``mpremote lab serve``
+  (``mpremote lab serve`` is mpremote/cli/lab.py)
 """

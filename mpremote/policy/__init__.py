@@ -4,8 +4,8 @@ does what is due exactly once, the workstation's scheduler only calls it every m
 Modules: :mod:`.model` (file -> validated :class:`~.model.Policy`), :mod:`.schedule`
 (scheduled instants and stage instants, DST rules), :mod:`.state` (the locked, atomically
 written record of what already fired), :mod:`.runner` (what is due now, fire once),
-:mod:`.install` (cron / systemd / Task Scheduler entries), :mod:`.cli` (Typer sub-app).
-Nothing here imports Typer except :mod:`.cli`.
+:mod:`.install` (cron / systemd / Task Scheduler entries). The Typer sub-app is
+:mod:`mpremote.cli.policy`; nothing here imports Typer.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["Policy", "load_policy"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: importing mpremote.policy.cli (every ``mpremote --help``) must not load YAML.
+    # Lazy: importing mpremote.cli.policy (every ``mpremote --help``) must not load YAML.
     if name in __all__:
         from mpremote.policy import model
 

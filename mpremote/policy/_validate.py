@@ -1,4 +1,4 @@
-"""Validation of a loaded policy document (``LineDict`` from :mod:`mpremote.yamlload`) into a :class:`Policy`.
+"""Validation of a loaded policy document (``LineDict`` from :mod:`mpremote.targets.yamlload`) into a :class:`Policy`.
 
 Kept apart from :mod:`.model` so the records stay readable; every check here raises
 :class:`InputFileError` naming ``file:line: field``.
@@ -32,7 +32,7 @@ from mpremote.policy.model import (
     parse_duration,
     render_text,
 )
-from mpremote.yamlload import LineDict, LineList
+from mpremote.targets.yamlload import LineDict, LineList
 
 _TOP_KEYS = (
     "name",
@@ -94,7 +94,7 @@ class _Validator:
 
 
 def parse_policy(doc: Any, path: Path) -> Policy:
-    """Validate an already-loaded document (``LineDict`` from :mod:`mpremote.yamlload`)."""
+    """Validate an already-loaded document (``LineDict`` from :mod:`mpremote.targets.yamlload`)."""
     v = _Validator(path)
     if doc is None:
         raise v.fail(None, None, "the policy file is empty")

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mpremote.errors import InputFileError
-from mpremote.yamlload import load_yaml
+from mpremote.targets.yamlload import load_yaml
 
 ACTIONS = ("message", "disconnect", "logoff")
 SESSION_STATES = ("active", "disconnected")

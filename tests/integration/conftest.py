@@ -59,7 +59,7 @@ def start_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """Run ``mpremote ARGS`` in-process with the lab's password in MPREMOTE_PASSWORD."""
-    from mpremote import cli as cli_module
+    from mpremote.cli import app as cli_module
 
     if not cli_module.app.registered_groups:
         cli_module._mount_subapps()

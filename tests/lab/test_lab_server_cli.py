@@ -19,13 +19,13 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 from typer.testing import CliRunner
 
-from mpremote.lab.cli import app
+from mpremote.cli.lab import app
 from mpremote.lab.server import LabError
 
 pytestmark = pytest.mark.lab
 
 PASSWORD = "Lab-Pa55word!"
-SERVE = [sys.executable, "-c", "from mpremote.lab.cli import app; app()", "serve"]
+SERVE = [sys.executable, "-c", "from mpremote.cli.lab import app; app()", "serve"]
 
 
 def start(args: list[str]) -> subprocess.Popen[str]:
@@ -164,7 +164,7 @@ def test_help_lists_every_documented_option() -> None:
 def test_cli_module_imports_nothing_heavy() -> None:
     """CLI start-up speed: importing the sub-app must not drag in the lab."""
     heavy = ("asyncio", "psrpcore", "spnego", "cryptography", "mpremote.lab.server")
-    code = f"import sys, mpremote.lab.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, mpremote.cli.lab; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

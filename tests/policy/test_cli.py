@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mpremote.policy import cli
+from mpremote.cli import policy as cli
 from mpremote.policy.runner import StageCall, StageExecution
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ api = pytest.importorskip("mpremote.api")
 targets_mod = pytest.importorskip("mpremote.targets")
 selection = pytest.importorskip("mpremote.selection")
 pytest.importorskip("mpremote.lab.server")
-pytest.importorskip("mpremote.lab.cli")
+pytest.importorskip("mpremote.cli.lab")
 pytest.importorskip("mpremote.credentials")
 pytest.importorskip("mpremote.audit")
 for _mod, _attr in ((api, "run_command"), (targets_mod, "load_targets"), (selection, "Selector")):

@@ -180,7 +180,7 @@ def invoke(*args: str | Path, stdin: str | None = None) -> Any:
     global _mounted
     from typer.testing import CliRunner
 
-    from mpremote import cli
+    from mpremote.cli import app as cli
 
     if not _mounted:
         cli._mount_subapps()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mpremote import cli_options as o
+from mpremote.cli import options as o
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from mpremote.cli_common import Common, err_console
+from mpremote.cli.common import Common, err_console
 from mpremote.errors import MpremoteError, UsageError
 from mpremote.hosts import AUTH_METHODS, TRANSPORTS
 from mpremote.results import ExitCode

@@ -32,7 +32,7 @@ def set_password(
     """Store USER's password in the OS keyring (asks twice on a terminal; never echoed)."""
     import getpass
 
-    from mpremote.cli_common import err_console
+    from mpremote.cli.common import err_console
     from mpremote.credentials import Secret, read_password_stdin, store_in_keyring
     from mpremote.errors import UsageError
 
@@ -56,7 +56,7 @@ def set_password(
 @app.command("delete")
 def delete_password(user: User, host: ForHost = None) -> None:
     """Remove USER's password from the OS keyring."""
-    from mpremote.cli_common import err_console
+    from mpremote.cli.common import err_console
     from mpremote.credentials import delete_from_keyring
     from mpremote.errors import UsageError
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mpremote import cli_options as o
-from mpremote.cli_common import Common, common_options, selector_options
+from mpremote.cli import options as o
+from mpremote.cli.common import Common, common_options, selector_options
 
 Selection = dict[str, Any] | None
 
@@ -84,7 +84,7 @@ def _run(
     common: Common,
     **kw: Any,
 ) -> None:
-    from mpremote.cli_run import run_cli_command
+    from mpremote.cli.run import run_cli_command
 
     raise typer.Exit(run_cli_command(command, targets, limit, sel, common, **kw))
 
@@ -184,7 +184,7 @@ def targets_cmd(
     format: o.Format = "table",
 ) -> None:
     """Validate a target list and show the hosts it resolves to (nothing is contacted)."""
-    from mpremote.cli_run import show_targets
+    from mpremote.cli.run import show_targets
 
     raise typer.Exit(show_targets(targets, limit, format))
 
@@ -198,15 +198,15 @@ def demo(
 
     Nothing real is contacted. It is the quickest way to see what mpremote does.
     """
-    from mpremote.demo import run_demo
+    from mpremote.cli.demo import run_demo
 
     raise typer.Exit(run_demo(hosts=hosts, keep=keep))
 
 
 def _mount_subapps() -> None:
-    from mpremote.cli_credentials import app as credentials_app
-    from mpremote.lab.cli import app as lab_app
-    from mpremote.policy.cli import app as policy_app
+    from mpremote.cli.credentials import app as credentials_app
+    from mpremote.cli.lab import app as lab_app
+    from mpremote.cli.policy import app as policy_app
 
     app.add_typer(lab_app, name="lab", help="The emulated MultiPoint lab (for demos, tests and benchmarks).")
     app.add_typer(policy_app, name="policy", help="Scheduled end-of-day log-off policies.")
@@ -218,7 +218,7 @@ def run() -> None:
     import os
     import sys
 
-    from mpremote.cli_common import err_console
+    from mpremote.cli.common import err_console
 
     _mount_subapps()
     try:

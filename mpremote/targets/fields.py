@@ -3,7 +3,7 @@
 Why a table (pyinfra's connector settings do the same): validation, error messages,
 ``did you mean`` hints and the docs all read the same entries, so a new field is added
 in exactly one place. Shared by :mod:`mpremote.targets` and
-:mod:`mpremote.targets_ansible`.
+:mod:`mpremote.targets.ansible`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ socket; the CPU cost per host (XML, NTLM, TLS) is a few tens of milliseconds.
 
 For runs big enough to saturate the one core the GIL allows, ``run_hosts(processes=k)``
 forks ``k`` workers that each run this threaded runner on every k-th host
-(:mod:`mpremote.fanout_processes`); the guarantees below hold there too.
+(:mod:`mpremote.fanout.processes`); the guarantees below hold there too.
 
 Guarantees (the reasons this module exists, see DESIGN.md section 6):
 
@@ -232,7 +232,7 @@ def run_hosts(
     if serial:
         runner.run_serial()
     elif workers > 1:
-        from mpremote.fanout_processes import run_processes
+        from mpremote.fanout.processes import run_processes
 
         run_processes(runner, workers, concurrency or default_concurrency(len(hosts)))
     else:

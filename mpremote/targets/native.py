@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from mpremote.errors import InputFileError
-from mpremote.hostpatterns import expand_ranges, select_hosts
 from mpremote.hosts import DEFAULT_PORTS, Host
-from mpremote.targetfields import FIELDS, LITERAL_PASSWORD, FieldSpec, Scope, Val, did_you_mean, is_password_key
-from mpremote.targets_ansible import AnsibleVarMapper
-from mpremote.yamlload import LineDict, LineList, load_yaml
+from mpremote.targets.ansible import AnsibleVarMapper
+from mpremote.targets.fields import FIELDS, LITERAL_PASSWORD, FieldSpec, Scope, Val, did_you_mean, is_password_key
+from mpremote.targets.patterns import expand_ranges, select_hosts
+from mpremote.targets.yamlload import LineDict, LineList, load_yaml
 
 __all__ = ["FIELDS", "LITERAL_PASSWORD", "FieldSpec", "Inventory", "load_targets"]
 
@@ -84,7 +84,7 @@ class Inventory:
     def limit(self, *patterns: str) -> list[Host]:
         """Hosts selected by ``--limit`` patterns (none = all); several patterns intersect.
 
-        See :mod:`mpremote.hostpatterns` for the syntax. Raises UsageError naming a term
+        See :mod:`mpremote.targets.patterns` for the syntax. Raises UsageError naming a term
         that matches nothing.
         """
         if not patterns:

@@ -26,8 +26,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mpremote.targetfields import FIELDS, LITERAL_PASSWORD, Scope, Val, did_you_mean, is_password_key
-from mpremote.yamlload import LineDict, LineList, VaultValue
+from mpremote.targets.fields import FIELDS, LITERAL_PASSWORD, Scope, Val, did_you_mean, is_password_key
+from mpremote.targets.yamlload import LineDict, LineList, VaultValue
 
 __all__ = ["ANSIBLE_FIELDS", "CONNECTION_PASSWORD_KEYS", "AnsibleVarMapper"]
 
