@@ -12,11 +12,12 @@ fields::
 Why it is built this way:
 
 * **Several processes may append at once** (a scheduled policy run while an operator runs
-  a command by hand). Each append takes an exclusive lock (``filelock``, cross-platform)
-  on ``PATH.lock``, opens the file with ``O_APPEND`` and writes the line(s) with a single
-  ``write()``: lines never interleave and a crash never leaves half a line followed by
-  another process's line. A thread lock covers threads of one process (the fan-out's
-  workers record intent just before acting).
+  a command by hand). Each append takes an exclusive lock (:mod:`mpremote.locking`:
+  ``flock``/``msvcrt``, fresh in every forked worker) on ``PATH.lock``, opens the file
+  with ``O_APPEND`` and writes the line(s) with a single ``write()``: lines never
+  interleave and a crash never leaves half a line followed by another process's line.
+  The same lock covers threads of one process (the fan-out's workers record intent just
+  before acting).
 * **The file is opened per append**, so log rotation (rename + new file) just works.
 * **Never a secret:** every string value goes through ``redact`` (the credentials
   module's redactor), and ``argv`` values of options named like a password are masked
@@ -32,7 +33,6 @@ import json
 import os
 import re
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,8 +94,8 @@ def mask_argv(argv: Sequence[str]) -> list[str]:
 
 
 class AuditLog:
-    """Appends audit events to ``path`` (created with mode 0600 if missing; missing parent
-    directories are created by the lock).
+    """Appends audit events to ``path`` (created with mode 0600 if missing; its directory
+    must exist: callers check the path before a run, see ``check_writable_file``).
 
     ``redact`` is applied to every string value except the base keys; ``operator`` is
     remembered per run from :meth:`record_run_start` (default: :func:`local_operator`).
@@ -119,13 +119,12 @@ class AuditLog:
         self._make_locks()
 
     def _make_locks(self) -> None:
-        """Fresh locks for this process. ``filelock`` refuses a lock object inherited
-        across ``fork`` (fan-out worker processes), so a forked child makes its own."""
-        from filelock import FileLock
+        """The file lock (:mod:`mpremote.locking`) also excludes threads of one process and
+        starts fresh in a forked worker on its own (``os.register_at_fork``): no per-pid
+        check here, no window in which a thread of the child sees the parent's lock."""
+        from mpremote.locking import FileLock
 
-        self._pid = os.getpid()
-        self._thread_lock = threading.Lock()
-        self._file_lock = FileLock(f"{self.path}.lock", timeout=self._lock_timeout, thread_local=False)
+        self._file_lock = FileLock(f"{self.path}.lock")
 
     # -- events --------------------------------------------------------------------------
     def record_run_start(
@@ -219,10 +218,8 @@ class AuditLog:
     def _append(self, render: Callable[[], list[str]], *, sync: bool) -> None:
         """Take both locks, then render the lines (so timestamps follow file order) and write."""
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-        if os.getpid() != self._pid:
-            self._make_locks()  # a forked worker: the parent's locks are not ours to take
         try:
-            with self._thread_lock, self._file_lock:
+            with self._file_lock.hold(self._lock_timeout):
                 lines = render()
                 if any("\n" in line for line in lines):
                     raise ValueError("an audit line may not contain a newline")
@@ -238,7 +235,7 @@ class AuditLog:
                     os.close(fd)
         except ValueError:
             raise
-        except Exception as exc:  # filelock.Timeout, OSError
+        except Exception as exc:  # LockTimeout, OSError
             raise AuditError(f"cannot write the audit log {self.path}: {type(exc).__name__}: {exc}") from exc
 
 

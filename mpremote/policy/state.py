@@ -4,7 +4,7 @@
 (a slow run overlapping the next tick, a human running it by hand). The state file is what
 makes it idempotent, so it follows three rules:
 
-* **One run at a time.** An exclusive :class:`filelock.FileLock` (``STATE.lock``) is held
+* **One run at a time.** An exclusive :class:`mpremote.locking.FileLock` (``STATE.lock``) is held
   for the whole run: a concurrent run waits, then sees the first run's records.
 * **Record before acting.** A stage is written as ``started`` *before* its action is sent
   and updated to its outcome afterwards. A crash in between leaves ``started``; the next
@@ -151,14 +151,14 @@ def locked_state(path: str | Path, policy_name: str, *, timeout: float = DEFAULT
     Loading happens *after* the lock is taken, so a run that waited sees what the
     previous run recorded.
     """
-    from filelock import FileLock, Timeout
+    from mpremote.locking import FileLock, LockTimeout
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path) + ".lock", timeout=timeout)
+    lock = FileLock(str(path) + ".lock")
     try:
-        lock.acquire()
-    except Timeout:
+        lock.acquire(timeout)
+    except LockTimeout:
         raise StateLockTimeout(
             f"{path}: another 'policy run' has held the lock for {timeout:.0f}s; nothing was done"
         ) from None

@@ -93,10 +93,10 @@ def test_run_with_now_and_state(write_policy, tmp_path: Path, monkeypatch: pytes
 
 
 def test_run_state_lock_busy_exit_1(write_policy, tmp_path: Path) -> None:
-    from filelock import FileLock
+    from mpremote.locking import FileLock
 
     state = tmp_path / "s.json"
-    with FileLock(str(state) + ".lock"):
+    with FileLock(str(state) + ".lock").hold(timeout=5):
         result = invoke("run", str(write_policy()), "--state", str(state), "--lock-timeout", "0")
     assert result.exit_code == 1 and "another 'policy run'" in result.output
 

@@ -284,10 +284,10 @@ def test_concurrent_processes_fire_each_stage_once(write_policy, tmp_path: Path)
 
 
 def test_lock_timeout_does_nothing(policy: Policy, tmp_path: Path) -> None:
-    from filelock import FileLock
+    from mpremote.locking import FileLock
 
     state, ex = tmp_path / "s.json", FakeExecute()
-    with FileLock(str(state) + ".lock"), pytest.raises(StateLockTimeout):
+    with FileLock(str(state) + ".lock").hold(timeout=5), pytest.raises(StateLockTimeout):
         _run(policy, T, state, ex, lock_timeout=0)
     assert ex.calls == [] and not state.exists()
 
