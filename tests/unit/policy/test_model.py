@@ -10,7 +10,7 @@ import pytest
 from mpremote.errors import InputFileError
 from mpremote.policy.model import load_policy, parse_duration
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("name", ["end-of-day", "idle-sweep", "disconnected-cleanup"])

@@ -23,8 +23,7 @@ from mpremote.remote.connection import ConnectionSettings
 from mpremote.results import ExitCode, HostStatus, Outcome
 from mpremote.selection import Selector
 from mpremote.targets import load_targets
-
-from .helpers import (
+from tests.support.helpers import (
     FAULT_HOSTS,
     HEALTHY,
     LAB_HOSTS,

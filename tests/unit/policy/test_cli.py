@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from mpremote.cli import policy as cli
 from mpremote.policy.runner import StageCall, StageExecution
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 runner = CliRunner()
 
 

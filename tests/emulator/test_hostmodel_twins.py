@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from psrpcore.types import PSCustomObject
-from test_hostmodel_commands import ids, make_host
 
 from mpremote.lab import scripts_twin
 from mpremote.lab.contract import CommandSpec, PipelineResult
 from mpremote.lab.hostmodel import EmulatedHost
 from mpremote.quser import parse_quser
+from tests.emulator.test_hostmodel_commands import ids, make_host
 
 ACT_FIELDS = ["Id", "UserName", "Outcome", "Denied", "ExitCode", "Detail"]
 

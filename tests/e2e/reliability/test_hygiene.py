@@ -17,8 +17,7 @@ from mpremote.lab.server import Lab
 from mpremote.remote.connection import ConnectionSettings
 from mpremote.selection import Selector
 from mpremote.targets import load_targets
-
-from .helpers import fault_rules, lab_credentials, start_lab
+from tests.support.helpers import fault_rules, lab_credentials, start_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -26,8 +26,7 @@ from mpremote.lab.server import Lab
 from mpremote.remote.connection import Connection, ConnectionSettings
 from mpremote.remote.scripts import ACT, script_text
 from mpremote.targets import load_targets
-
-from .helpers import SECRET, effects, invoke, journal, run_cli, start_lab
+from tests.support.helpers import SECRET, effects, invoke, journal, run_cli, start_lab
 
 pytestmark = pytest.mark.lab
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from mpremote.policy.model import load_policy
 from mpremote.targets import load_targets
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

@@ -12,7 +12,7 @@ from mpremote.targets import FIELDS, LITERAL_PASSWORD, Inventory, load_targets
 from mpremote.targets.patterns import MAX_RANGE_HOSTS, expand_ranges
 
 DATA = Path(__file__).parent / "data" / "targets"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def _write(tmp_path: Path, text: str, name: str = "t.yaml") -> Path:

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from mpremote.lab.server import Lab
-
-from .helpers import LAB_HOSTS, SECRET, fault_rules, start_lab
+from tests.support.helpers import LAB_HOSTS, SECRET, fault_rules, start_lab
 
 
 @pytest.fixture

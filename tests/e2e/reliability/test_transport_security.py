@@ -19,8 +19,7 @@ from mpremote.lab.server import Lab
 from mpremote.remote.connection import Connection
 from mpremote.results import ExitCode
 from mpremote.targets import load_targets
-
-from .helpers import (
+from tests.support.helpers import (
     SECRET,
     assert_files_have_no_secret,
     assert_no_secret,

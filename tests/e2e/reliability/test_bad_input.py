@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from mpremote.lab.server import Lab
-
-from .helpers import assert_no_secret, invoke, start_lab
+from tests.support.helpers import assert_no_secret, invoke, start_lab
 
 pytestmark = pytest.mark.lab
 

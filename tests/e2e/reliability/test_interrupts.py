@@ -18,8 +18,7 @@ import pytest
 
 from mpremote.lab.faults import parse_fault_rule
 from mpremote.lab.server import Lab
-
-from .helpers import assert_no_secret, cli_env, effects, journal, mpremote_argv, read_jsonl, start_lab
+from tests.support.helpers import assert_no_secret, cli_env, effects, journal, mpremote_argv, read_jsonl, start_lab
 
 pytestmark = pytest.mark.lab
 

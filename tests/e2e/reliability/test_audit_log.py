@@ -23,8 +23,7 @@ from mpremote.api import RunOptions, run_command
 from mpremote.lab.server import Lab
 from mpremote.selection import Selector
 from mpremote.targets import load_targets
-
-from .helpers import cli_env, lab_credentials, mpremote_argv, read_jsonl, start_lab
+from tests.support.helpers import cli_env, lab_credentials, mpremote_argv, read_jsonl, start_lab
 
 pytestmark = pytest.mark.lab
 
