@@ -79,6 +79,16 @@ def serve(
     journal: Annotated[
         Path | None, typer.Option("--journal", metavar="FILE", help="Append every request and action as JSONL.")
     ] = None,
+    churn: Annotated[
+        float,
+        typer.Option(
+            "--churn",
+            metavar="PER_MINUTE",
+            min=0,
+            max=6000,
+            help="Session events per minute per host (logons, log-offs, disconnects, reconnects), seeded by --seed.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run emulated hosts until interrupted; print 'ready' once they all listen."""
     _choice(auth, _AUTHS, "--auth")
@@ -112,6 +122,7 @@ def serve(
             password=password,
             write_targets=write_targets,
             journal=journal,
+            churn=churn,
         )
     )
 

@@ -10,7 +10,7 @@ Simplifications, stated once:
 - ``$LASTEXITCODE`` is remembered per host, not per runspace.
 - A whole pipeline runs under the host's lock, so one client's script is atomic with respect
   to another's; a real host interleaves them.
-- Idle times do not tick; they stay as the lab spec says.
+- Idle times do not tick; they stay as the lab spec says (unless the lab churns: ``churn.py``).
 - Over PowerShell Remoting the caller runs in session 0, so quser marks no row with ``>``.
 """
 
@@ -123,6 +123,29 @@ class EmulatedHost:
     def session(self, sid: int) -> SessionSpec | None:
         with self.lock:
             return self._sessions.get(sid)
+
+    # ------------------------------------------------------------------ churn (lab/churn.py)
+
+    def put_session(self, s: SessionSpec, event: str | None = None, **extra: Any) -> None:
+        """Add or replace a session (a logon, a reconnect) and journal ``event`` for it."""
+        with self.lock:
+            self._sessions[s.id] = s
+            if event:
+                self._emit(event, s, **extra)
+
+    def drop_session(self, sid: int, event: str | None = None, **extra: Any) -> None:
+        """Remove a session (the user logged off on their own) and journal ``event``."""
+        with self.lock:
+            s = self._sessions.pop(sid, None)
+            if s is not None and event:
+                self._emit(event, s, **extra)
+
+    def add_idle(self, seconds: int) -> None:
+        """Idle time grows for every user session whose idle is known (churning labs only)."""
+        with self.lock:
+            for sid, s in list(self._sessions.items()):
+                if s.username and s.idle_seconds is not None and not s.is_services and not s.is_listener:
+                    self._sessions[sid] = dataclasses.replace(s, idle_seconds=s.idle_seconds + seconds)
 
     def run_pipeline(self, commands: list[contract.CommandSpec], *, operator: str) -> contract.PipelineResult:
         """Run one PSRP pipeline: a project script's twin, or command lines / cmdlets."""

@@ -67,6 +67,8 @@ class LabOptions:
     write_targets: Path | None = None
     journal: Path | None = None
     lab_file: Path | None = None
+    #: Session events per minute per host (logons, log-offs, disconnects...; ``churn.py``).
+    churn: float = 0.0
 
     def validate(self) -> None:
         """Raise LabError naming the first bad option."""
@@ -80,6 +82,8 @@ class LabOptions:
             raise LabError(f"--locale must be one of {', '.join(LOCALES)}, not {self.locale!r}")
         if self.latency_ms < 0:
             raise LabError("--latency-ms must not be negative")
+        if not 0 <= self.churn <= 6000:
+            raise LabError("--churn must be between 0 and 6000 events per minute per host")
         if not 0 <= self.port_base <= 65535:
             raise LabError("--port-base must be a TCP port (0 picks free ports)")
         if not self.username or ":" in self.username:
@@ -143,6 +147,7 @@ class Lab:
         self._auth: Authenticator | None = None
         self._journal: Journal | None = None
         self._tmpdir: Any = None
+        self._churn_task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> Lab:
@@ -200,6 +205,8 @@ class Lab:
                 ctx, cbt = pair.server_context(), pair.channel_binding_data()
             to_listen.append((host, sock, (ctx, cbt)))
         self._call(self._listen(to_listen))
+        if opts.churn > 0:
+            self._call(self._start_churn())
         if opts.write_targets is not None:
             self.targets_path = write_targets(opts.write_targets, self.hosts, opts, self.ca_path)
 
@@ -303,7 +310,28 @@ class Lab:
             server = await asyncio.start_server(host.server.serve, sock=sock, backlog=LISTEN_BACKLOG, **tls_kwargs)
             self._servers.append(server)
 
+    async def _start_churn(self) -> None:
+        from mpremote.lab.churn import TICK_S, Churn
+
+        loop = asyncio.get_running_loop()
+        models: list[Any] = [h.model for h in self.hosts]
+        churn = Churn(models, self.options.churn, self.options.seed, start=loop.time())
+
+        async def run() -> None:
+            # On the loop thread, like every pipeline: events never interleave with a query.
+            while True:
+                await asyncio.sleep(TICK_S)
+                try:
+                    churn.tick(loop.time())
+                except Exception:  # a churn bug must not stop the lab serving
+                    log.exception("lab churn tick failed")
+
+        self._churn_task = loop.create_task(run())
+
     async def _shutdown(self) -> None:
+        if self._churn_task is not None:
+            self._churn_task.cancel()
+            self._churn_task = None
         for server in self._servers:
             server.close()
         for h in self.hosts:
