@@ -177,6 +177,34 @@ def check(targets: o.Targets, limit: o.Limit = None, common: Common | None = Non
     _run("check", targets, limit, None, common)
 
 
+@app.command()
+@selector_options(listing=True)
+@common_options
+def watch(
+    targets: o.Targets,
+    limit: o.Limit = None,
+    sel: Selection = None,
+    interval: Annotated[
+        str, typer.Option("--interval", "-i", metavar="DURATION", help="Time between refreshes (10s, 1m, 2.5s).")
+    ] = "10s",
+    count: Annotated[
+        int | None, typer.Option("--count", "-n", metavar="N", min=1, help="Stop after N refreshes.")
+    ] = None,
+    common: Common | None = None,
+) -> None:
+    """Watch every host live: sessions by state, longest idle, changes as they happen.
+
+    On a terminal: a full-screen view (q quit, / filter, s sort, r refresh, Enter expand,
+    space select, l/d/m/k log off/disconnect/message/lock the selected sessions, always after
+    a preview and a confirmation). With --format jsonl, or when stdout is not a terminal:
+    one JSON object per host per refresh with the changes since the previous one.
+    """
+    assert common is not None
+    from mpremote.cli.watch import run_watch
+
+    raise typer.Exit(run_watch(targets, limit, sel, common, interval=interval, count=count))
+
+
 @app.command("targets")
 def targets_cmd(
     targets: o.Targets,

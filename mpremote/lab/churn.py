@@ -140,7 +140,8 @@ class HostChurn:
             self.host.put_session(new, "reconnect", source="churn")
             return {"event": "reconnect", "id": s.id, "username": s.username}
         s = self.rng.choice(active)
-        self.host.put_session(replace(s, idle_seconds=0 if s.idle_seconds is not None else None), "activity", source="churn")
+        touched = replace(s, idle_seconds=0 if s.idle_seconds is not None else None)
+        self.host.put_session(touched, "activity", source="churn")
         return {"event": "activity", "id": s.id, "username": s.username}
 
     def _logon(self, users: list[SessionSpec], lab_time: datetime) -> dict[str, Any] | None:

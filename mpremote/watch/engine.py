@@ -207,9 +207,7 @@ class Watcher:
 
         for h in self.hosts:
             if h.name in busy:
-                settle(
-                    HostResult(h.name, h.address, HostStatus.UNREACHABLE, ErrorInfo("timeout", BUSY_MESSAGE))
-                )
+                settle(HostResult(h.name, h.address, HostStatus.UNREACHABLE, ErrorInfo("timeout", BUSY_MESSAGE)))
         free = [h for h in self.hosts if h.name not in busy]
 
         def on_event(event: Any) -> None:
@@ -276,9 +274,7 @@ class Watcher:
         if ok and selector is not None and not selector.is_empty():
             from mpremote.selection import select
 
-            decisions = select(
-                result.host, shown, selector, operator_user=(result.facts or {}).get("operator") or None
-            )
+            decisions = select(result.host, shown, selector, operator_user=(result.facts or {}).get("operator") or None)
             shown = [d.session for d in decisions if d.selected]
             now = {(s.id, session_key(s)[1]) for s in shown}
             keys = now | self._shown.get(result.host, set())
@@ -309,3 +305,34 @@ class Watcher:
 
 def _fold(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
+
+
+def stream_jsonl(
+    watcher: Watcher,
+    write: Callable[[str], None],
+    *,
+    interval: float,
+    count: int | None = None,
+    cancel: threading.Event | None = None,
+) -> ExitCode:
+    """Refresh every ``interval`` seconds; write one JSON line per host per refresh.
+
+    Stops after ``count`` refreshes (None: until ``cancel``). Returns the exit code of the
+    worst refresh (4/8/12 when a host failed or was unreachable at any refresh), or 130
+    when cancelled. Refreshes start at a fixed rate; one that overruns the interval is
+    followed by the next at once, never by two at the same time.
+    """
+    import json
+
+    cancel = cancel or threading.Event()
+    next_at = time.monotonic()
+    while count is None or watcher.refreshes < count:
+        watcher.refresh(cancel=cancel, on_row=lambda row: write(json.dumps(row.to_dict(), ensure_ascii=False)))
+        if cancel.is_set():
+            return ExitCode.INTERRUPTED
+        if count is not None and watcher.refreshes >= count:
+            break
+        next_at = max(next_at + interval, time.monotonic() - interval)
+        if cancel.wait(max(0.0, next_at - time.monotonic())):
+            return ExitCode.INTERRUPTED
+    return watcher.worst
