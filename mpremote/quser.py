@@ -2,8 +2,12 @@
 
 Why column-based: quser pads fixed-width columns, and splitting on runs of spaces breaks on
 disconnected sessions (blank SESSIONNAME), user names with spaces, ids >= 100 and long names.
-Why we never key on header text: headers are localised and often arrive mangled (OEM code
-page). The header is simply the first non-blank line; it is checked by *shape* only.
+Headers: the first non-blank line is looked up in a table of whole translated header lines
+as real hosts print them (:data:`mpremote.quser_lang.KNOWN_HEADERS`), also in their code-page
+damaged forms; a header we do not know is accepted by *shape* (titles at the quser columns).
+Code pages: text that arrived as OEM bytes decoded as cp1252 (the header says so, or the text
+holds characters only that damage explains, such as C1 controls or ``„ ¡ ¤`` in a name) is
+repaired before parsing, so names come out as the host meant them.
 
 The layout (0-based columns)::
 
@@ -33,6 +37,15 @@ import unicodedata
 from datetime import timedelta
 
 from mpremote.errors import ParseError
+from mpremote.quser_lang import (
+    IDLE_NONE_WORDS,
+    STATE_WORDS,
+    HeaderMatch,
+    default_oem_codepage,
+    has_mangling_evidence,
+    lookup_header,
+    repair_oem_as_ansi,
+)
 from mpremote.session import Session
 
 __all__ = [
@@ -41,6 +54,7 @@ __all__ = [
     "parse_idle",
     "parse_quser",
     "parse_qwinsta",
+    "parse_qwinsta_rows",
     "parse_state",
 ]
 
@@ -55,32 +69,6 @@ HEADER_TITLE_COLS = (1, 23, 46, 65)
 HEADER_SLACK = 3
 #: Idle times above this are garbage from the host ("24692+13:29"): reported as unknown.
 MAX_IDLE = timedelta(days=366)
-
-#: Localised (and abbreviated) state words -> normalised English (mpremote.session.KNOWN_STATES).
-#: Keys are casefolded, without a trailing dot. en/es/de/fr; only words seen in real output
-#: or in Windows' own message tables as far as we know them; an unknown word is an error.
-STATE_WORDS: dict[str, str] = {
-    # English (qwinsta/quser abbreviations and full words)
-    "active": "active", "disc": "disconnected", "disconnected": "disconnected",
-    "conn": "connected", "connected": "connected", "connq": "connecting",
-    "shadow": "shadowing", "listen": "listening", "idle": "idle", "down": "down",
-    "reset": "reset", "init": "init",
-    # Spanish
-    "activo": "active", "desc": "disconnected", "desconectado": "disconnected",
-    "conec": "connected", "conectado": "connected", "escuchar": "listening",
-    "inactivo": "idle",
-    # German
-    "aktiv": "active", "getr": "disconnected", "getrennt": "disconnected",
-    "verb": "connected", "verbunden": "connected", "abhören": "listening",
-    "leerlauf": "idle",
-    # French
-    "actif": "active", "déco": "disconnected", "déconnecté": "disconnected",
-    "connecté": "connected", "écouter": "listening", "écoute": "listening",
-    "inactif": "idle",
-}  # fmt: skip
-
-#: "No idle time" words: less than a minute.
-IDLE_NONE_WORDS = frozenset({".", "none", "ninguno", "ninguna", "kein", "keine", "aucun", "aucune"})
 
 _IDLE_RE = re.compile(r"(?:(?P<d>[0-9]+)\+)?(?:(?P<h>[0-9]+):)?(?P<m>[0-9]+)")
 _ID_RE = re.compile(r"(?<= )[0-9]+(?= )")
@@ -204,14 +192,79 @@ def _lines(text: str) -> list[tuple[int, str]]:
             continue
         if "\t" in line:
             raise QuserParseError("tab character inside a row; quser aligns with spaces", line_no=no, line=line)
-        if any(unicodedata.category(c) == "Cc" for c in line):
-            raise QuserParseError("control character in the text", line_no=no, line=line)
         out.append((no, line))
     return out
 
 
+def _check_controls(lines: list[tuple[int, str]]) -> None:
+    """After repair no control character may remain (C1 controls are code-page damage)."""
+    for no, line in lines:
+        if any(unicodedata.category(c) == "Cc" for c in line):
+            raise QuserParseError("control character in the text", line_no=no, line=line)
+
+
+def _evidence_region(command: str, line: str) -> str:
+    """The part of a row where damage can be told from real text: names and state, not the
+    logon time (whose AM/PM designators may legitimately hold a no-break space)."""
+    return line[:54] if command == "quser" else line
+
+
+def _has_c1(line: str) -> bool:
+    return any(0x80 <= ord(c) <= 0x9F for c in line)
+
+
+def _undo_damage(
+    command: str, lines: list[tuple[int, str]], oem_codepage: int | None
+) -> tuple[list[tuple[int, str]], HeaderMatch | None]:
+    """Repair OEM text that was decoded as cp1252; leave correct text alone.
+
+    Evidence, in order: a known header in its damaged form (``SESIàN``) or in its correct
+    non-ASCII form (then the text is right); else characters only that damage explains
+    (C1 controls anywhere, ``„ ‚ ¡ ¤ ...`` in names or states). A line that cannot be such
+    damage while the rest is, or that repairs into symbols, is an error: uncertain text is
+    never turned into sessions.
+    """
+    header_no, header = lines[0]
+    match = lookup_header(command, header)
+    damage = match.damage if match else None
+    language = match.header.language if match else None
+    if damage == "ok" and any(ord(c) > 127 for c in header):
+        for no, line in lines[1:]:
+            if _has_c1(line):
+                raise QuserParseError("C1 control character in text whose header is intact", line_no=no, line=line)
+        return lines, match
+    if damage == "utf8":
+        return lines, match  # not repairable; rows with U+FFFD in a name are refused later
+    if damage not in ("ansi", "ansi-c1-lost"):
+        evidence = any(_has_c1(line) for _, line in lines) or any(
+            has_mangling_evidence(line if no == header_no else _evidence_region(command, line), language)
+            for no, line in lines
+        )
+        if not evidence:
+            return lines, match
+    codepage = oem_codepage or default_oem_codepage(language)
+    repaired: list[tuple[int, str]] = []
+    for no, line in lines:
+        if no == header_no and match is not None:
+            repaired.append((no, match.header.line))
+            continue
+        fixed = repair_oem_as_ansi(line, codepage)
+        if fixed is None:
+            raise QuserParseError(
+                f"text looks like OEM cp{codepage} read as cp1252, but this line cannot be", line_no=no, line=line
+            )
+        if any(unicodedata.category(c) == "So" for c in _evidence_region(command, fixed)):
+            raise QuserParseError(
+                f"repairing OEM cp{codepage} damage gives symbols in a name; the encoding is uncertain",
+                line_no=no,
+                line=line,
+            )
+        repaired.append((no, fixed))
+    return repaired, match
+
+
 def _check_header(no: int, line: str) -> None:
-    """The first non-blank line must be shaped like a quser header, in whatever language."""
+    """A header we do not know must be shaped like a quser header, in whatever language."""
 
     def fail(why: str) -> QuserParseError:
         return QuserParseError(f"not a quser header ({why})", line_no=no, line=line)
@@ -223,9 +276,9 @@ def _check_header(no: int, line: str) -> None:
     if len(line) < HEADER_TITLE_COLS[-1] - HEADER_SLACK + 1:
         raise fail("too short for the quser columns")
     for col in HEADER_TITLE_COLS[1:]:
+        # One space is enough: real headers join titles with one (es "ID. ESTADO", fr "INACT TEMPS").
         lo, hi = col - HEADER_SLACK, col + HEADER_SLACK
-        gap = 1 if col == HEADER_TITLE_COLS[-1] else 2  # French joins the last titles with one space
-        if not any(p < len(line) and line[p] != " " and line[p - gap : p] == " " * gap for p in range(lo, hi + 1)):
+        if not any(p < len(line) and line[p] != " " and line[p - 1] == " " for p in range(lo, hi + 1)):
             raise fail(f"no column title near column {col}")
 
 
@@ -315,6 +368,10 @@ def _session(
     no: int, line: str, user: str, session_name: str | None, sid: int, state: str, idle: timedelta | None, logon: str
 ) -> Session:
     """A Session from one reading; ``DOMAIN\\name`` (not printed by quser, but cheap) fills domain."""
+    if "\ufffd" in user or "?" in user:
+        # "?" is what Windows prints for a character the OEM code page lacks (no account name
+        # may contain one); U+FFFD is OEM text read as UTF-8. Either way the name is lost.
+        raise QuserParseError("user name was damaged by a code page mismatch; it cannot be read", line_no=no, line=line)
     domain = None
     if "\\" in user:
         domain, _, user = user.partition("\\")
@@ -336,18 +393,23 @@ def _check_unique(sessions: list[tuple[int, Session]], text_lines: dict[int, str
         raise QuserParseError("more than one row carries the '>' marker", line_no=current[1], line=None)
 
 
-def parse_quser(text: str) -> list[Session]:
+def parse_quser(text: str, *, oem_codepage: int | None = None) -> list[Session]:
     """Parse the stdout of ``quser`` into sessions, in the order printed.
 
     Empty (or blank) text is an error: quser always prints a header when it has rows, and
     "no sessions" arrives on stderr (see :func:`is_no_sessions`). A header alone gives [].
+    ``oem_codepage`` is the host's OEM code page, used to repair text that arrived decoded as
+    cp1252 (default: the usual one for the header's language).
     Raises :class:`QuserParseError` naming the line on anything else that is not quser output.
     """
     lines = _lines(text)
     if not lines:
         raise QuserParseError("quser output is empty (no header line)")
+    lines, match = _undo_damage("quser", lines, oem_codepage)
+    _check_controls(lines)
     header_no, header = lines[0]
-    _check_header(header_no, header)
+    if match is None:
+        _check_header(header_no, header)
     parsed = [(no, _parse_row(no, line)) for no, line in lines[1:]]
     _check_unique(parsed, dict(lines))
     return [s for _, s in parsed]
@@ -359,24 +421,29 @@ QWINSTA_USER_COL = 19
 QWINSTA_MIN_ID_END = 40
 
 
-def parse_qwinsta(text: str) -> list[Session]:
+def parse_qwinsta(text: str, *, oem_codepage: int | None = None) -> list[Session]:
     """Parse ``qwinsta`` stdout (all sessions, including services/listeners).
 
     qwinsta has no idle or logon time: ``idle`` is None and ``logon_text`` is "". Sessions
-    without a user (services, listeners) have ``username == ""``. Same refusal rules as
-    :func:`parse_quser`; only the columns differ (SESSIONNAME at 1, USERNAME at 19, ID
-    ending at 44 with listener ids such as 65536 reaching left, then STATE, TYPE, DEVICE).
+    without a user (services, listeners) have ``username == ""``. Same refusal and repair
+    rules as :func:`parse_quser`; only the columns differ (SESSIONNAME at 1, USERNAME at 19, ID
+    ending at 45 with listener ids such as 65536 reaching left, then STATE, TYPE, DEVICE).
     """
     lines = _lines(text)
     if not lines:
         raise QuserParseError("qwinsta output is empty (no header line)")
+    lines, match = _undo_damage("qwinsta", lines, oem_codepage)
+    _check_controls(lines)
     header_no, header = lines[0]
-    if header[0] != " " or header[1] == " " or any(c.isdigit() for c in header) or len(header) < 45:
+    if match is None and (header[0] != " " or header[1] == " " or any(c.isdigit() for c in header) or len(header) < 45):
         raise QuserParseError("not a qwinsta header", line_no=header_no, line=header)
-    out: list[tuple[int, Session]] = []
-    for no, line in lines[1:]:
-        out.append((no, _parse_qwinsta_row(no, line)))
-    _check_unique(out, dict(lines))
+    return parse_qwinsta_rows(lines[1:])
+
+
+def parse_qwinsta_rows(rows: list[tuple[int, str]]) -> list[Session]:
+    """qwinsta rows without their header, numbered (some real captures quote only rows)."""
+    out = [(no, _parse_qwinsta_row(no, line)) for no, line in rows]
+    _check_unique(out, dict(rows))
     return [s for _, s in out]
 
 
@@ -401,6 +468,8 @@ def _parse_qwinsta_row(no: int, line: str) -> Session:
             or (user_start > QWINSTA_USER_COL and line[user_start - 2] != " ")
         )
         if fits and "  " not in user:
+            if "\ufffd" in user or "?" in user:
+                raise QuserParseError("user name was damaged by a code page mismatch", line_no=no, line=line)
             session_name = line[1:name_end] or None
             found.append(Session(user, session_name, int(m[0]), parse_state(tail[3]), None, "", line[0] == ">"))
     if len(found) != 1:

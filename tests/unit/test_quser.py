@@ -15,6 +15,7 @@ from mpremote.quser import (
     parse_qwinsta,
     parse_state,
 )
+from mpremote.quser_lang import mangle_oem_as_ansi
 
 EN = """\
  USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME
@@ -25,24 +26,25 @@ EN = """\
  ghost                                     7  Disc  24692+13:29  7/25/2018 4:15 PM
 """
 
+# Built on the real Spanish, German and French header lines and the captured rules (none word
+# at column 58 then three spaces; "." otherwise; names lower-cased); rows are our own.
 ES = """\
- NOMBRE USUARIO        NOMBRE SESIÓN     ID.  ESTADO TIEMPO IN.  TIEMPO SESIÓN
->administrador         console             1  Activo    ninguno  25/07/2018 7:46
+ NOMBRE USUARIO        NOMBRE SESIÓN      ID. ESTADO  TIEMPO IN. TIEMPO SESIÓN
+>administrador         console             1  Activo      ninguno   25/07/2018 7:46
  josé                  rdp-tcp#3           4  Activo         12  25/07/2018 8:02
  maría del mar                             5  Desc         3:15  25/07/2018 8:10
 """
 
 DE = """\
- BENUTZERNAME          SITZUNGSNAME       ID  STATUS   LEERLAUF  ANMELDEZEIT
- jürgen                rdp-tcp#1           2  Aktiv        Kein  28.04.2025 12:03
+ BENUTZERNAME          SITZUNGSNAME       ID  STATUS  LEERLAUF   ANMELDEZEIT
+ jürgen                rdp-tcp#1           2  Aktiv       Kein   28.04.2025 12:03
  anna                                      3  Getr.     1+02:03  27.04.2025 08:15
 """
 
-# French as seen on a real host: LOGON TIME starts at 66, not 65, and the titles shift.
 FR = """\
  UTILISATEUR           SESSION            ID  ÉTAT    TEMPS INACT TEMPS SESSION
 >olivier               console             1  Actif       aucun   12/02/2023 07:11
- hélène                                    6  Déco           47   12/02/2023 09:30
+ hélène                                    6  Déco           47  12/02/2023 09:30
 """
 
 
@@ -76,7 +78,7 @@ def test_german_sample() -> None:
     ]
 
 
-def test_french_sample_with_shifted_logon_column() -> None:
+def test_french_sample_with_the_none_word_moving_the_logon_time() -> None:
     assert _rows(FR) == [
         ("olivier", "console", 1, "active", timedelta(0), "12/02/2023 07:11", True),
         ("hélène", None, 6, "disconnected", timedelta(minutes=47), "12/02/2023 09:30", False),
@@ -86,13 +88,13 @@ def test_french_sample_with_shifted_logon_column() -> None:
 @pytest.mark.parametrize(
     "header",
     [
-        " NOMBRE USUARIO        NOMBRE SESI\u00a2N     ID.  ESTADO TIEMPO IN.  TIEMPO SESI\u00a2N",  # cp850 as 1252
-        " UTILISATEUR           SESSION            ID  TAT     TEMPS INACT TEMPS SESSION",  # É dropped
+        " NOMBRE USUARIO       NOMBRE SESION       ID  ESTADO  TIEMPO IN. TIEMPO SESION",  # not in the table
+        " UTILISATEUR           SESSION            ID  TAT     TEMPS INACT TEMPS SESSION",  # É dropped, shifted
         " ????????????          ?????????????      ??  ??????  ??????????  ??????????????",  # Cyrillic lost
-        " NOMBRE USUARIO        NOMBRE SESI\ufffdN     ID.  ESTADO TIEMPO IN.  TIEMPO SESI\ufffdN",
+        " NOMBRE USUARIO        NOMBRE SESI\ufffdN      ID. ESTADO  TIEMPO IN. TIEMPO SESI\ufffdN",  # read as UTF-8
     ],
 )
-def test_mangled_or_unknown_language_headers_are_accepted_by_shape(header: str) -> None:
+def test_unknown_or_damaged_headers_are_accepted_by_shape(header: str) -> None:
     body = ES.splitlines()[1:]
     assert len(parse_quser("\n".join([header, *body]))) == 3
 
@@ -173,7 +175,7 @@ def test_domain_prefixed_name_fills_domain() -> None:
         '{"sessions": [{"username": "ana", "id": 3}]}',
         " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME\nana 3 Disc 1:02 7/26/2018",
         EN + " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME\n",  # header twice
-        EN.replace("Active          .", "Attivo          ."),  # unknown state word
+        EN.replace("Active          .", "Xctive          ."),  # unknown state word
         EN.replace("1:02", "1:75"),  # impossible idle
         EN.replace("  3  Disc", "  2  Disc"),  # duplicate id
         EN.replace(" ana   ", ">ana   "),  # two '>' markers
@@ -190,11 +192,11 @@ def test_not_quser_output_raises(text: str) -> None:
 
 
 def test_error_names_the_line_and_the_problem() -> None:
-    bad = EN.replace("Active          .", "Attivo          .")
+    bad = EN.replace("Active          .", "Xctive          .")
     with pytest.raises(QuserParseError) as info:
         parse_quser(bad)
     assert info.value.line_no == 2
-    assert "line 2" in str(info.value) and "Attivo" in str(info.value)
+    assert "line 2" in str(info.value) and "Xctive" in str(info.value)
 
 
 def test_session_name_touching_a_pushed_id_is_refused_not_guessed() -> None:
@@ -234,7 +236,8 @@ def test_parse_idle_rejects_non_idle_text(text: str) -> None:
     [
         ("Active", "active"), ("Disc", "disconnected"), ("Conn", "connected"), ("Listen", "listening"),
         ("Activo", "active"), ("Desc", "disconnected"), ("Aktiv", "active"), ("Getr.", "disconnected"),
-        ("Actif", "active"), ("Déco", "disconnected"), ("DÉCO", "disconnected"), ("Abhören", "listening"),
+        ("Actif", "active"), ("Déco", "disconnected"), ("DÉCO", "disconnected"), ("Abhör.", "listening"),
+        ("Escuchar", "listening"), ("Attivo", "active"),
     ],
 )  # fmt: skip
 def test_parse_state_words(word: str, state: str) -> None:
@@ -280,3 +283,86 @@ def test_parse_qwinsta() -> None:
     ]
     with pytest.raises(QuserParseError):
         parse_qwinsta("garbage\n")
+
+
+# --- code-page damage: OEM cp850 bytes decoded as cp1252 (what Windows PowerShell remoting does)
+
+
+def _as_remoting_reads_it(text: str, oem: int = 850) -> str:
+    """The real transformation: the host prints OEM bytes, the reader decodes them as cp1252."""
+    return mangle_oem_as_ansi(text, oem)
+
+
+@pytest.mark.parametrize("sample", [ES, DE, FR])
+def test_text_read_through_the_wrong_code_page_is_repaired(sample: str) -> None:
+    damaged = _as_remoting_reads_it(sample)
+    assert damaged != sample
+    assert parse_quser(damaged) == parse_quser(sample)
+
+
+def test_spanish_damage_as_seen_in_real_output() -> None:
+    damaged = _as_remoting_reads_it(ES)
+    assert "NOMBRE SESIàN" in damaged and "mar¡a del mar" in damaged and "jos‚" in damaged
+    assert [s.username for s in parse_quser(damaged)] == ["administrador", "josé", "maría del mar"]
+
+
+def test_french_header_carries_a_c1_control_and_is_still_repaired() -> None:
+    damaged = _as_remoting_reads_it(FR)
+    assert "\x90TAT" in damaged and "D\u201aco" in damaged
+    assert [(s.username, s.state) for s in parse_quser(damaged)] == [
+        ("olivier", "active"),
+        ("hélène", "disconnected"),
+    ]
+
+
+def test_ascii_header_damage_is_found_from_the_names() -> None:
+    # German and English quser headers are pure ASCII: the evidence is in the rows (ü -> U+0081,
+    # ä -> „). The host's OEM code page, when known, is used for the repair.
+    damaged = _as_remoting_reads_it(DE)
+    assert "j\x81rgen" in damaged
+    assert parse_quser(damaged)[0].username == "jürgen"
+    damaged = _as_remoting_reads_it(DE.replace("jürgen", "jägern"))
+    assert "j\u201egern" in damaged and not any(0x80 <= ord(c) <= 0x9F for c in damaged)
+    assert parse_quser(damaged)[0].username == "jägern"
+    en = EN.replace("ana   ", "maría ", 1)
+    assert parse_quser(mangle_oem_as_ansi(en, 437), oem_codepage=437)[1].username == "maría"
+
+
+def test_correct_text_is_left_alone() -> None:
+    # á, ñ, é are letters: nothing says the text is damaged, so it is not "repaired".
+    text = EN.replace("ana   ", "peñá  ", 1)
+    assert parse_quser(text)[1].username == "peñá"
+    # A no-break space inside the logon time (AM/PM designators of some cultures) is not evidence.
+    assert parse_quser(EN.replace("7:29 PM", "7:29\u00a0p.\u00a0m."))[0].logon_text == "7/26/2018 7:29\u00a0p.\u00a0m."
+
+
+def test_c1_control_in_text_whose_header_is_intact_is_refused() -> None:
+    with pytest.raises(QuserParseError, match="C1"):
+        parse_quser(ES.replace("josé", "jos\x82"))
+
+
+def test_name_lost_to_the_code_page_is_refused_not_guessed() -> None:
+    # OEM read as UTF-8 loses every non-ASCII byte (U+FFFD); Windows prints "?" for a character
+    # the OEM code page lacks. Neither name can be matched with certainty.
+    for lost in ("j\ufffdrgen", "j?rgen"):
+        with pytest.raises(QuserParseError, match="code page"):
+            parse_quser(DE.replace("jürgen", lost))
+
+
+def test_repair_that_gives_symbols_is_refused() -> None:
+    # Evidence of damage (the „), but another character repairs into a box-drawing symbol: the
+    # text is not cleanly OEM-read-as-ANSI, so nothing is trusted.
+    with pytest.raises(QuserParseError, match="uncertain"):
+        parse_quser(DE.replace("jürgen", "j\u201eger\u00b3x"))
+
+
+def test_qwinsta_german_listener_word_and_header_damage() -> None:
+    text = (
+        " SITZUNGSNAME      BENUTZERNAME             ID  STATUS  TYP         GERÄT\n"
+        " services                                    0  Getr.\n"
+        " console           Jürgen                    3  Aktiv\n"
+        " rdp-tcp                                 65536  Abhör.\n"
+    )
+    for variant in (text, _as_remoting_reads_it(text)):
+        got = [(s.username, s.id, s.state) for s in parse_qwinsta(variant)]
+        assert got == [("", 0, "disconnected"), ("Jürgen", 3, "active"), ("", 65536, "listening")]
