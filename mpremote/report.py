@@ -116,60 +116,80 @@ def _status_text(status: HostStatus) -> Any:
 
 
 def render_table(results: Sequence[HostResult], console: Console, *, command: str = "") -> None:
-    """One row per host (every host, input order), then ONE totals line."""
-    from rich.table import Table
+    """One row per host (every host, input order), then ONE totals line.
+
+    Host names are never cut; the detail folds; off a terminal every value is printed in full.
+    """
     from rich.text import Text
 
-    table = Table(title=f"mpremote {command}".strip(), title_justify="left", expand=False)
-    table.add_column("host", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("sessions", justify="right")
-    table.add_column("acted", justify="right")
-    table.add_column("detail", overflow="fold")
-    table.add_column("elapsed", justify="right", no_wrap=True)
-    for r in results:
-        table.add_row(
+    from mpremote.tables import Column, print_fitted
+
+    columns = [
+        Column("host"),
+        Column("status"),
+        Column("sessions", justify="right"),
+        Column("acted", justify="right"),
+        Column("detail", fold=True),
+        Column("elapsed", justify="right", drop=1),
+    ]
+    rows = [
+        [
             Text(r.host),
             _status_text(r.status),
             str(len(r.sessions)) if r.status is HostStatus.OK or r.sessions else "-",
             "-" if r.actions is None else str(r.acted),
             Text(host_detail(r, command)),
             f"{r.elapsed_s:.2f}s",
-        )
-    console.print(table)
+        ]
+        for r in results
+    ]
+    print_fitted(console, columns, rows, title=f"mpremote {command}".strip())
     console.print(Text(totals(results).line()))
+
+
+def _short_state(state: str) -> str:
+    return "disc" if state == "disconnected" else state
+
+
+#: The sessions table: host and user are never dropped or cut; logon time, then the session
+#: name, go first on a narrow terminal; then "disconnected" is spelled "disc" (as quser does).
+SESSION_COLUMNS = (
+    ("host", "left", 0, None),
+    ("id", "right", 0, None),
+    ("user", "left", 0, None),
+    ("session", "left", 2, None),
+    ("state", "left", 0, _short_state),
+    ("idle", "right", 0, None),
+    ("logon", "left", 3, None),
+)
 
 
 def render_sessions_table(results: Sequence[HostResult], console: Console) -> None:
     """One row per session; a reached host with no session gets one "(no sessions)" row;
     hosts that could not be read follow in a second table, then ONE totals line."""
-    from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="sessions", title_justify="left")
-    for name, justify in (("host", "left"), ("id", "right"), ("user", "left"), ("session", "left"),
-                          ("state", "left"), ("idle", "right"), ("logon", "left")):  # fmt: skip
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    from mpremote.tables import Column, print_fitted
+
+    columns = [Column(h, justify=j, drop=d, short=s) for h, j, d, s in SESSION_COLUMNS]
+    rows: list[list[Any]] = []
     problems = []
     for r in results:
         for s in r.sessions:
-            table.add_row(
+            rows.append([
                 Text(r.host), str(s.id), Text(_user(s)), Text(s.session_name or ""),
                 Text(s.state, style="green" if s.state == "active" else ""),
                 format_idle(s.idle_seconds), Text(s.logon_text),
-            )  # fmt: skip
+            ])  # fmt: skip
         if r.status is not HostStatus.OK:
             problems.append(r)
         elif not r.sessions:
-            table.add_row(Text(r.host), "", Text("(no sessions)", style="dim"), "", "", "", "")
-    console.print(table)
+            rows.append([Text(r.host), "", Text("(no sessions)", style="dim"), "", "", "", ""])
+    print_fitted(console, columns, rows, title="sessions")
     if problems:
-        bad = Table(title="hosts not read", title_justify="left")
-        for name in ("host", "status", "detail"):
-            bad.add_column(name, overflow="fold" if name == "detail" else "ellipsis")
-        for r in problems:
-            bad.add_row(Text(r.host), _status_text(r.status), Text(host_detail(r)))
-        console.print(bad)
+        bad_columns = [Column("host"), Column("status"), Column("detail", fold=True)]
+        bad_rows = [[Text(r.host), _status_text(r.status), Text(host_detail(r))] for r in problems]
+        print_fitted(console, bad_columns, bad_rows, title="hosts not read")
     console.print(Text(totals(results).line()))
 
 
