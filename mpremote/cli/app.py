@@ -14,6 +14,7 @@ import typer
 
 from mpremote.cli import options as o
 from mpremote.cli.common import Common, common_options, selector_options
+from mpremote.cli.options import ACT, examples
 
 Selection = dict[str, Any] | None
 
@@ -49,8 +50,13 @@ app = typer.Typer(
         "Start with 'mpremote demo' (an emulated lab, nothing real is touched), then "
         "'mpremote sessions lab.yaml' and 'mpremote logoff lab.yaml --all --dry-run'."
     ),
+    epilog=(
+        "\b\nEvery command has --help, with examples. 'mpremote --version': the version.\n"
+        "Shell completion (bash, zsh, fish, PowerShell): mpremote --install-completion"
+    ),
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's own completion: --install-completion / --show-completion (shellingham, ~1 ms).
+    add_completion=True,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
     # Tracebacks with local variables could show a password: unexpected errors are caught in
@@ -89,7 +95,14 @@ def _run(
     raise typer.Exit(run_cli_command(command, targets, limit, sel, common, **kw))
 
 
-@app.command()
+@app.command(
+    short_help="List the user sessions on every host (read-only).",
+    epilog=examples(
+        "mpremote sessions lab.yaml",
+        "mpremote sessions lab.yaml --limit room101 --state disconnected",
+        "mpremote sessions lab.yaml --format json > sessions.json",
+    ),
+)
 @selector_options(listing=True)
 @common_options
 def sessions(
@@ -108,7 +121,14 @@ def sessions(
     _run("sessions", targets, limit, sel, common)
 
 
-@app.command()
+@app.command(
+    short_help="Log off sessions (--all or selectors); asks first.",
+    epilog=examples(
+        "mpremote logoff lab.yaml --all --dry-run",
+        "mpremote logoff lab.yaml --limit 'labs,&room101' --state disconnected",
+        "mpremote logoff lab.yaml --all -x teacher --warn 'Closing!' --grace 5m",
+    ),
+)
 @selector_options()
 @common_options
 def logoff(
@@ -117,10 +137,15 @@ def logoff(
     sel: Selection = None,
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
-    warn: Annotated[str | None, typer.Option("--warn", help="Message the sessions first with this text.")] = None,
+    warn: Annotated[
+        str | None,
+        typer.Option("--warn", metavar="TEXT", help="Message the sessions first with this text.", rich_help_panel=ACT),
+    ] = None,
     grace: Annotated[
         str | None,
-        typer.Option("--grace", help="With --warn: how long to wait before logging off (e.g. 5m)."),
+        typer.Option(
+            "--grace", metavar="DURATION", help="With --warn: wait this long (5m), then log off.", rich_help_panel=ACT
+        ),
     ] = None,
     common: Common | None = None,
 ) -> None:
@@ -134,7 +159,13 @@ def logoff(
     _run("logoff", targets, limit, sel, common, dry_run=dry_run, yes=yes, warn=warn, grace=grace)
 
 
-@app.command()
+@app.command(
+    short_help="Disconnect sessions (users can reconnect later).",
+    epilog=examples(
+        "mpremote disconnect lab.yaml --idle-over 2h --dry-run",
+        "mpremote disconnect lab.yaml --user ana",
+    ),
+)
 @selector_options()
 @common_options
 def disconnect(
@@ -150,15 +181,35 @@ def disconnect(
     _run("disconnect", targets, limit, sel, common, dry_run=dry_run, yes=yes)
 
 
-@app.command()
+@app.command(
+    short_help="Send a pop-up message to sessions.",
+    epilog=examples(
+        "mpremote message lab.yaml --text 'Please save your work'",
+        "mpremote message lab.yaml --user ana --text 'See me' --seconds 300",
+    ),
+)
 @selector_options()
 @common_options
 def message(
     targets: o.Targets,
-    text: Annotated[str, typer.Option("--text", help="The message (at most 255 characters).", show_default=False)],
+    text: Annotated[
+        str,
+        typer.Option(
+            "--text",
+            metavar="TEXT",
+            help="The message (at most 255 characters).",
+            show_default=False,
+            rich_help_panel=ACT,
+        ),
+    ],
     limit: o.Limit = None,
     sel: Selection = None,
-    seconds: Annotated[int, typer.Option("--seconds", min=1, max=86400, help="How long msg shows it.")] = 60,
+    seconds: Annotated[
+        int,
+        typer.Option(
+            "--seconds", min=1, max=86400, metavar="SECONDS", help="How long msg shows it.", rich_help_panel=ACT
+        ),
+    ] = 60,
     dry_run: o.DryRun = False,
     common: Common | None = None,
 ) -> None:
@@ -169,7 +220,10 @@ def message(
     _run("message", targets, limit, sel, common, dry_run=dry_run, yes=True, text=text, seconds=seconds)
 
 
-@app.command()
+@app.command(
+    short_help="Check reachability, TLS, credentials, capabilities.",
+    epilog=examples("mpremote check lab.yaml", "mpremote check lab.yaml --limit @failed.txt --format json"),
+)
 @common_options
 def check(targets: o.Targets, limit: o.Limit = None, common: Common | None = None) -> None:
     """Check every host: reachable, TLS valid, credentials accepted, quser readable, MultiPoint present."""
@@ -177,7 +231,10 @@ def check(targets: o.Targets, limit: o.Limit = None, common: Common | None = Non
     _run("check", targets, limit, None, common)
 
 
-@app.command()
+@app.command(
+    short_help="Watch every host live: sessions, idle, changes.",
+    epilog=examples("mpremote watch lab.yaml", "mpremote watch lab.yaml --format jsonl --count 3 > changes.jsonl"),
+)
 @selector_options(listing=True)
 @common_options
 def watch(
@@ -205,7 +262,11 @@ def watch(
     raise typer.Exit(run_watch(targets, limit, sel, common, interval=interval, count=count))
 
 
-@app.command("targets")
+@app.command(
+    "targets",
+    short_help="Validate a target list and show its hosts.",
+    epilog=examples("mpremote targets lab.yaml --limit 'labs,!mp-101-01'", "mpremote targets lab.yaml --format json"),
+)
 def targets_cmd(
     targets: o.Targets,
     limit: o.Limit = None,
@@ -217,10 +278,13 @@ def targets_cmd(
     raise typer.Exit(show_targets(targets, limit, format))
 
 
-@app.command()
+@app.command(
+    short_help="A self-contained demo on an emulated lab.",
+    epilog=examples("mpremote demo", "mpremote demo --hosts 20 --keep"),
+)
 def demo(
-    hosts: Annotated[int, typer.Option("--hosts", min=1, max=500, help="Emulated hosts.")] = 4,
-    keep: Annotated[bool, typer.Option("--keep", help="Leave the lab's files in ./mpremote-demo.")] = False,
+    hosts: Annotated[int, typer.Option("--hosts", min=1, max=500, metavar="N", help="Emulated hosts (1-500).")] = 4,
+    keep: Annotated[bool, typer.Option("--keep", metavar="", help="Leave the lab's files in ./mpremote-demo.")] = False,
 ) -> None:
     """Start an emulated lab on loopback, list its sessions, log everyone off, show the report.
 
@@ -233,12 +297,14 @@ def demo(
 
 def _mount_subapps() -> None:
     from mpremote.cli.credentials import app as credentials_app
+    from mpremote.cli.help import use_compact_help
     from mpremote.cli.lab import app as lab_app
     from mpremote.cli.policy import app as policy_app
 
-    app.add_typer(lab_app, name="lab", help="The emulated MultiPoint lab (for demos, tests and benchmarks).")
+    app.add_typer(lab_app, name="lab", help="The emulated MultiPoint lab (demos, tests, benchmarks).")
     app.add_typer(policy_app, name="policy", help="Scheduled end-of-day log-off policies.")
     app.add_typer(credentials_app, name="credentials", help="Store or remove passwords in the OS keyring.")
+    use_compact_help(app)
 
 
 def run() -> None:

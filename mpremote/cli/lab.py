@@ -43,7 +43,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 def serve(
     lab_file: Annotated[
         Path | None,
-        typer.Argument(metavar="[LAB.yaml]", help="Lab file describing hosts, sessions, locales and faults."),
+        typer.Argument(metavar="LAB.yaml", help="Lab file describing hosts, sessions, locales and faults."),
     ] = None,
     hosts: Annotated[int, typer.Option("--hosts", min=1, max=5000, help="Number of emulated hosts.")] = 3,
     sessions_per_host: Annotated[

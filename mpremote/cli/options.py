@@ -10,20 +10,29 @@ from typing import Annotated
 
 import typer
 
-CONN = "Connection"
+#: The help panels, the same names in every command (mpremote.cli.help draws them in this order).
+SEL = "Selection"
+ACT = "Action"
 OUT = "Output"
-SEL = "Selecting sessions"
+CONN = "Connection"
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: ``Examples:`` and one ``$ command`` line each (kept under 76 columns)."""
+    return "Examples:\n\n" + "\n".join(f"$ {line}" for line in lines)
+
 
 Targets = Annotated[
     Path,
-    typer.Argument(help="YAML target list (or an Ansible YAML inventory).", show_default=False),
+    typer.Argument(metavar="TARGETS", help="YAML target list (or an Ansible YAML inventory).", show_default=False),
 ]
 Limit = Annotated[
     list[str] | None,
     typer.Option(
         "--limit",
         "-l",
-        help="Hosts or groups: names, globs, comma lists, '!' to exclude, @FILE for a retry file. Repeat to intersect.",
+        metavar="PATTERN",
+        help="Hosts/groups: 'a,b' either, 'a,&b' both, 'a,!b' not; globs; @FILE (retry file).",
         rich_help_panel=SEL,
     ),
 ]
@@ -32,60 +41,86 @@ Users = Annotated[
     typer.Option(
         "--user",
         "-u",
-        help="Exact user name (case-insensitive, DOMAIN\\ optional). Repeatable.",
+        metavar="USER",
+        help="Exact user name (any case, DOMAIN\\ optional); repeatable.",
         rich_help_panel=SEL,
     ),
 ]
 SessionRefs = Annotated[
     list[str] | None,
-    typer.Option("--session", help="HOST:ID of one session. Repeatable.", rich_help_panel=SEL),
+    typer.Option("--session", metavar="HOST:ID", help="One session; repeatable.", rich_help_panel=SEL),
 ]
 State = Annotated[
     str | None,
-    typer.Option("--state", help="Only sessions in this state: active or disconnected.", rich_help_panel=SEL),
+    typer.Option("--state", metavar="STATE", help="Only sessions active or disconnected.", rich_help_panel=SEL),
 ]
 IdleOver = Annotated[
     str | None,
     typer.Option(
         "--idle-over",
-        help="Only sessions idle longer than this (90m, 2h, 1d). Unknown idle never matches.",
+        metavar="DURATION",
+        help="Only sessions idle longer than this (90m, 2h, 1d); unknown idle never matches.",
         rich_help_panel=SEL,
     ),
 ]
 Excludes = Annotated[
     list[str] | None,
-    typer.Option("--exclude", "-x", help="Never touch this user (exact). Repeatable.", rich_help_panel=SEL),
+    typer.Option(
+        "--exclude", "-x", metavar="USER", help="Never touch this user (exact); repeatable.", rich_help_panel=SEL
+    ),
 ]
 AllSessions = Annotated[
     bool,
     typer.Option(
         "--all",
+        metavar="",
         help="Every user session (console, WMSshell and your own are always spared).",
         rich_help_panel=SEL,
     ),
 ]
 DryRun = Annotated[
-    bool, typer.Option("--dry-run", "-n", help="Connect and query, show what would happen, change nothing.")
+    bool,
+    typer.Option(
+        "--dry-run",
+        "-n",
+        metavar="",
+        help="Connect and query, show what would happen, change nothing.",
+        rich_help_panel=ACT,
+    ),
 ]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", metavar="", help="Do not ask for confirmation.", rich_help_panel=ACT)]
 
 Format = Annotated[
     str,
-    typer.Option("--format", "-f", help="table, json, jsonl or csv.", rich_help_panel=OUT),
+    typer.Option("--format", "-f", metavar="FORMAT", help="table, json, jsonl or csv.", rich_help_panel=OUT),
 ]
 Output = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write the results to this file instead of stdout.", rich_help_panel=OUT),
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the results to this file, not stdout.", rich_help_panel=OUT
+    ),
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Only the totals line (and errors).", rich_help_panel=OUT)]
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        metavar="",
+        help="Print only one line per failed or unreachable host (on stderr).",
+        rich_help_panel=OUT,
+    ),
+]
 NoProgress = Annotated[
     bool,
-    typer.Option("--no-progress", help="No progress bar (it is only shown on a terminal anyway).", rich_help_panel=OUT),
+    typer.Option(
+        "--no-progress", metavar="", help="No progress bar (shown only on a terminal anyway).", rich_help_panel=OUT
+    ),
 ]
 AuditLogOpt = Annotated[
     Path | None,
     typer.Option(
         "--audit-log",
+        metavar="FILE",
         help="Append a JSONL record of every action to this file.",
         envvar="MPREMOTE_AUDIT_LOG",
         rich_help_panel=OUT,
@@ -95,7 +130,8 @@ RetryFile = Annotated[
     Path | None,
     typer.Option(
         "--retry-file",
-        help="Write the names of hosts that did not end ok (use with --limit @FILE).",
+        metavar="FILE",
+        help="Write the hosts that did not end ok (rerun with --limit @FILE).",
         rich_help_panel=OUT,
     ),
 ]
@@ -107,7 +143,8 @@ Concurrency = Annotated[
         "-c",
         min=1,
         max=1024,
-        help="Hosts worked on at once (default: adaptive).",
+        metavar="N",
+        help="Hosts worked on at once, 1-1024 (default: adaptive).",
         rich_help_panel=CONN,
     ),
 ]
@@ -117,8 +154,8 @@ Processes = Annotated[
         "--processes",
         min=1,
         max=64,
-        help="Fork N worker processes sharing the hosts (Linux; for very large labs on a multi-core "
-        "workstation; no progress bar then). Default 1: threads only.",
+        metavar="N",
+        help="Worker processes (Linux, very large labs; no progress bar). 1: threads only.",
         rich_help_panel=CONN,
     ),
 ]
@@ -128,44 +165,73 @@ Timeout = Annotated[
         "--timeout",
         "-t",
         min=1.0,
-        help="Wall-clock deadline in seconds for each host's whole job.",
+        metavar="SECONDS",
+        help="Wall-clock deadline for each host's whole job.",
         rich_help_panel=CONN,
     ),
 ]
 Username = Annotated[
     str | None,
-    typer.Option("--username", help="Account to connect as (overrides the target file).", rich_help_panel=CONN),
+    typer.Option(
+        "--username", metavar="USER", help="Account to connect as (overrides the target file).", rich_help_panel=CONN
+    ),
 ]
 PasswordStdin = Annotated[
     bool,
-    typer.Option("--password-stdin", help="Read the password from standard input (one line).", rich_help_panel=CONN),
+    typer.Option(
+        "--password-stdin", metavar="", help="Read the password from standard input (one line).", rich_help_panel=CONN
+    ),
 ]
 Auth = Annotated[
     str | None,
-    typer.Option("--auth", help="negotiate, ntlm, kerberos, basic or credssp.", rich_help_panel=CONN),
+    typer.Option("--auth", metavar="METHOD", help="negotiate, ntlm, kerberos, basic or credssp.", rich_help_panel=CONN),
 ]
-Transport = Annotated[str | None, typer.Option("--transport", help="https (default) or http.", rich_help_panel=CONN)]
-Port = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="WinRM port.", rich_help_panel=CONN)]
+Transport = Annotated[
+    str | None,
+    typer.Option("--transport", metavar="SCHEME", help="https (the default) or http.", rich_help_panel=CONN),
+]
+Port = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        min=1,
+        max=65535,
+        metavar="PORT",
+        help="WinRM port (default: 5986 https, 5985 http).",
+        rich_help_panel=CONN,
+    ),
+]
 CaCert = Annotated[
     Path | None,
-    typer.Option("--ca-cert", help="PEM bundle to validate host certificates with.", rich_help_panel=CONN),
+    typer.Option(
+        "--ca-cert", metavar="FILE", help="PEM bundle to validate host certificates with.", rich_help_panel=CONN
+    ),
 ]
 NoVerifyTls = Annotated[
     bool,
-    typer.Option("--no-verify-tls", help="Do not validate certificates (not recommended).", rich_help_panel=CONN),
+    typer.Option(
+        "--no-verify-tls", metavar="", help="Do not validate certificates (not recommended).", rich_help_panel=CONN
+    ),
 ]
 AllowInsecureBasic = Annotated[
     bool,
     typer.Option(
         "--allow-insecure-basic",
+        metavar="",
         help="Allow Basic auth over plain HTTP (password sent in clear).",
         rich_help_panel=CONN,
     ),
 ]
 Backend = Annotated[
     str,
-    typer.Option("--backend", help="auto (MultiPoint cmdlets where present), quser or wms.", rich_help_panel=CONN),
+    typer.Option(
+        "--backend",
+        metavar="BACKEND",
+        help="auto (MultiPoint cmdlets where present), quser or wms.",
+        rich_help_panel=CONN,
+    ),
 ]
 Serial = Annotated[
-    bool, typer.Option("--serial", help="One host at a time (debugging).", rich_help_panel=CONN, hidden=True)
+    bool,
+    typer.Option("--serial", metavar="", help="One host at a time (debugging).", rich_help_panel=CONN, hidden=True),
 ]

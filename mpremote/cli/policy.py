@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-PolicyArg = Annotated[Path, typer.Argument(help="Policy file (YAML).", show_default=False)]
+PolicyArg = Annotated[Path, typer.Argument(metavar="POLICY", help="Policy file (YAML).", show_default=False)]
 FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
 
 

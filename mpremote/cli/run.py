@@ -181,30 +181,27 @@ def _ctrl_c_raises() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _confirm(command: str, hosts: list[Any], preview: Any, selector: Any) -> bool:
-    """Show what will happen and ask. Only called on a TTY."""
-    from mpremote.results import Outcome
+def _confirm(command: str, preview: Any, selector: Any) -> frozenset[tuple[str, int, str]] | None:
+    """Show the whole plan and ask; the confirmed (host, id, user) set, or None when declined.
+
+    Only called on a TTY. The set returned is exactly what was shown: the run acts on
+    nothing else (:mod:`mpremote.confirm`).
+    """
+    from mpremote.confirm import plan_from_preview, render_plan
     from mpremote.selection import describe
 
-    planned = [(r.host, a) for r in preview.results for a in (r.actions or []) if a.outcome is Outcome.WOULD_DO]
-    unreachable = [r.host for r in preview.results if r.status.value != "ok"]
+    plan = plan_from_preview(command, preview.results)
     con = err_console()
-    con.print(
-        f"About to [bold]{ACTION_VERBS[command]}[/] {len(planned)} session(s) on "
-        f"{len({h for h, _ in planned})} of {len(hosts)} host(s): {describe(selector)}."
-    )
-    for host, a in planned[:20]:
-        con.print(f"  {host}  id {a.id}  {a.username}", highlight=False, markup=False)
-    if len(planned) > 20:
-        con.print(f"  ... and {len(planned) - 20} more")
-    if unreachable:
-        con.print(f"  ({len(unreachable)} host(s) could not be read now: {', '.join(unreachable[:5])})")
-    if not planned:
-        con.print("Nothing to do.")
-        return False
-    con.print("Proceed? [y/N] ", end="")
-    answer = sys.stdin.readline().strip().lower()
-    return answer in ("y", "yes")
+    render_plan(plan, con, describe(selector))
+    if not plan.items:
+        return None
+    con.print(plan.question(), end="", markup=False, highlight=False)
+    answer = sys.stdin.readline()
+    if not plan.accepts(answer):
+        if plan.needs_typed_count and answer.strip():
+            con.print(f"The answer was not {len(plan.items)}.", markup=False, highlight=False)
+        return None
+    return plan.confirmed()
 
 
 def run_cli_command(
@@ -295,12 +292,12 @@ def run_cli_command(
                     reporter.finish(preview)
                     return ExitCode.INTERRUPTED
                 with _ctrl_c_raises():
-                    confirmed = _confirm(command, hosts, preview, selector)
-                if not confirmed:
+                    confirmed = _confirm(command, preview, selector)
+                if confirmed is None:
                     con.print("Nothing was done.")
                     return ExitCode.USAGE
                 # Act only on what the operator just saw and confirmed.
-                options.confirmed = _confirmed_set(preview)
+                options.confirmed = confirmed
             with reporter.progress(len(hosts), ACTION_VERBS.get(command, command)) as progress:
                 # Data sinks (jsonl) see each host's final row; the bar sees every phase.
                 options.on_event = reporter.on_event
@@ -330,14 +327,6 @@ def run_cli_command(
 
         write_retry_file(common.retry_file, outcome.results)
     return int(outcome.exit_code)
-
-
-def _confirmed_set(preview: Any) -> frozenset[tuple[str, int, str]]:
-    from mpremote.results import Outcome
-
-    return frozenset(
-        (r.host, a.id, a.username) for r in preview.results for a in (r.actions or []) if a.outcome is Outcome.WOULD_DO
-    )
 
 
 def show_targets(targets: Path, limit: list[str] | None, fmt: str) -> int:

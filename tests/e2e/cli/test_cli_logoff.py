@@ -77,7 +77,7 @@ def test_declined_confirmation_on_a_terminal_changes_nothing(start_lab) -> None:
     before = {h.name: _remaining(lab, h.name) for h in lab.hosts}
     code, text = _run_on_tty(["logoff", lab.targets_path, "--all", "--no-progress"], "n")
     assert code == 2, text
-    assert "Proceed?" in text and "Nothing was done" in text
+    assert "Log off 8 sessions on 2 hosts? [y/N]" in text and "Nothing was done" in text
     assert {h.name: _remaining(lab, h.name) for h in lab.hosts} == before
 
 
