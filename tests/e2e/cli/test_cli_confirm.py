@@ -53,9 +53,7 @@ def _shown(text: str) -> set[tuple[str, int, str]]:
 
 def _preview(cli, targets, *extra: str) -> set[tuple[str, int, str]]:
     res = cli("logoff", targets, "--all", "--dry-run", "--format", "json", *extra)
-    return {
-        (r["host"], a["id"], a["username"]) for r in res.json() for a in r["actions"] if a["outcome"] == "would_do"
-    }
+    return {(r["host"], a["id"], a["username"]) for r in res.json() for a in r["actions"] if a["outcome"] == "would_do"}
 
 
 def test_the_confirmation_lists_every_session_and_asks_with_the_count(start_lab, cli) -> None:
@@ -83,7 +81,8 @@ def test_a_large_set_asks_for_the_number_and_y_is_not_enough(start_lab, cli) -> 
 
     code, out, err = _run_on_tty(["logoff", lab.targets_path, "--all", "--format", "json"], str(len(plan)))
     assert code == 0, err
-    done = {(r["host"], a["id"], a["username"]) for r in json.loads(out) for a in r["actions"] if a["outcome"] == "done"}
+    rows = json.loads(out)
+    done = {(r["host"], a["id"], a["username"]) for r in rows for a in r["actions"] if a["outcome"] == "done"}
     assert done == plan == _shown(err)
     assert {(e["host"], e["id"], e["username"]) for e in journal_events(lab, "logoff")} == plan
 
