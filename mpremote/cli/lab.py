@@ -86,7 +86,7 @@ def serve(
             metavar="PER_MINUTE",
             min=0,
             max=6000,
-            help="Session events per minute per host (logons, log-offs, disconnects, reconnects), seeded by --seed.",
+            help="Logons, log-offs, disconnects, reconnects per host per minute (seeded).",
         ),
     ] = 0.0,
 ) -> None:
