@@ -187,7 +187,9 @@ def test_worker_dying_mid_run_leaves_one_honest_row_per_host(tmp_path: Path) -> 
 
     def job(host: Host, deadline: Deadline) -> HostResult:
         if host.name == "mp-005":
-            time.sleep(0.1)
+            # At once: the shard's other thread is then at most one 20 ms job further, so
+            # later hosts of the shard are certainly not started (a sleep here let a loaded
+            # machine's other thread drain the whole shard first).
             os._exit(7)
         time.sleep(0.02)
         (tmp_path / host.name).touch()  # the job really finished
