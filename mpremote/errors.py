@@ -15,10 +15,25 @@
         └── DeniedError    kind=denied    the host refused the action (Error [5])
 
 Lower layers' exceptions (requests, pypsrp, spnego) are translated to these in exactly one
-place, :func:`mpremote.remote.errors.translate`.
+place, :func:`mpremote.remote.errors.translate`. Exceptions become exit codes in exactly one
+place too, :func:`exit_for` (the CLI's decorator and ``policy run`` both use it).
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Stable exit codes (DESIGN.md section 3). 4 and 8 are bits: 12 means both."""
+
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    HOST_FAILED = 4
+    HOST_UNREACHABLE = 8
+    BOTH = 12
+    INTERRUPTED = 130
 
 
 class MpremoteError(Exception):
@@ -84,3 +99,26 @@ class DeniedError(HostError):
 
 #: Error kinds that mean "we never got a usable conversation with the host" (exit bit 8).
 UNREACHABLE_KINDS = frozenset({"connect", "tls", "auth", "timeout"})
+
+
+def exit_for(exc: BaseException) -> tuple[ExitCode, str]:
+    """The one mapping from an exception that ends a command to ``(ExitCode, message)``.
+
+    ==========================  ====  ==================================================
+    exception                   exit  message
+    ==========================  ====  ==================================================
+    ``KeyboardInterrupt``       130   ``interrupted``
+    ``UsageError`` (and         2     ``error: <the message>`` (file:line: field 'x': ...)
+    ``InputFileError``)
+    other ``MpremoteError``     2     ``error: <the message>``: nothing was done (a busy
+                                      lock, an audit log that cannot be written)
+    anything else               1     ``internal error: <type>: <text>``: a bug
+    ==========================  ====  ==================================================
+
+    The message is plain text; whoever prints it redacts known secrets first.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED, "interrupted"
+    if isinstance(exc, MpremoteError):
+        return ExitCode.USAGE, f"error: {exc}"
+    return ExitCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"

@@ -12,20 +12,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mpremote.errors import UNREACHABLE_KINDS, HostError
+from mpremote.errors import UNREACHABLE_KINDS, ExitCode, HostError
 from mpremote.session import Session
 
-
-class ExitCode(enum.IntEnum):
-    """Stable exit codes (DESIGN.md section 3). 4 and 8 are bits: 12 means both."""
-
-    OK = 0
-    INTERNAL = 1
-    USAGE = 2
-    HOST_FAILED = 4
-    HOST_UNREACHABLE = 8
-    BOTH = 12
-    INTERRUPTED = 130
+__all__ = [
+    "ErrorInfo",
+    "ExitCode",
+    "HostResult",
+    "HostStatus",
+    "Outcome",
+    "SessionAction",
+    "Totals",
+    "exit_code",
+    "status_for_error",
+    "totals",
+]
 
 
 class HostStatus(enum.StrEnum):

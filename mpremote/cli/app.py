@@ -14,6 +14,7 @@ import typer
 
 from mpremote.cli import options as o
 from mpremote.cli.common import Common, common_options, selector_options
+from mpremote.cli.errors import handles_errors
 from mpremote.cli.options import ACT, examples
 
 Selection = dict[str, Any] | None
@@ -59,8 +60,8 @@ app = typer.Typer(
     add_completion=True,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
-    # Tracebacks with local variables could show a password: unexpected errors are caught in
-    # run() and printed as one redacted line (MPREMOTE_DEBUG=1 shows the plain traceback).
+    # Tracebacks with local variables could show a password: unexpected errors are mapped by
+    # mpremote.cli.errors to one redacted line (MPREMOTE_DEBUG=1 shows the plain traceback).
     pretty_exceptions_enable=False,
 )
 
@@ -89,10 +90,10 @@ def _run(
     sel: dict[str, Any] | None,
     common: Common,
     **kw: Any,
-) -> None:
+) -> int:
     from mpremote.cli.run import run_cli_command
 
-    raise typer.Exit(run_cli_command(command, targets, limit, sel, common, **kw))
+    return run_cli_command(command, targets, limit, sel, common, **kw)
 
 
 @app.command(
@@ -103,6 +104,7 @@ def _run(
         "mpremote sessions lab.yaml --format json > sessions.json",
     ),
 )
+@handles_errors
 @selector_options(listing=True)
 @common_options
 def sessions(
@@ -110,7 +112,7 @@ def sessions(
     limit: o.Limit = None,
     sel: Selection = None,
     common: Common | None = None,
-) -> None:
+) -> int:
     """List the user sessions on every host (read-only).
 
     The table shows one line per session and one line per host that could not be read,
@@ -118,7 +120,7 @@ def sessions(
     same selectors would touch. Use --format json for scripts.
     """
     assert common is not None
-    _run("sessions", targets, limit, sel, common)
+    return _run("sessions", targets, limit, sel, common)
 
 
 @app.command(
@@ -129,6 +131,7 @@ def sessions(
         "mpremote logoff lab.yaml --all -x teacher --warn 'Closing!' --grace 5m",
     ),
 )
+@handles_errors
 @selector_options()
 @common_options
 def logoff(
@@ -148,7 +151,7 @@ def logoff(
         ),
     ] = None,
     common: Common | None = None,
-) -> None:
+) -> int:
     """Log off user sessions: --all, or chosen --user / --session / --state / --idle-over.
 
     Asks for confirmation on a terminal (and refuses when stdin is not one) unless --yes.
@@ -156,7 +159,7 @@ def logoff(
     belongs to someone else is left alone and reported as 'vanished'.
     """
     assert common is not None
-    _run("logoff", targets, limit, sel, common, dry_run=dry_run, yes=yes, warn=warn, grace=grace)
+    return _run("logoff", targets, limit, sel, common, dry_run=dry_run, yes=yes, warn=warn, grace=grace)
 
 
 @app.command(
@@ -166,6 +169,7 @@ def logoff(
         "mpremote disconnect lab.yaml --user ana",
     ),
 )
+@handles_errors
 @selector_options()
 @common_options
 def disconnect(
@@ -175,10 +179,10 @@ def disconnect(
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
     common: Common | None = None,
-) -> None:
+) -> int:
     """Disconnect sessions (users keep their work and can reconnect later)."""
     assert common is not None
-    _run("disconnect", targets, limit, sel, common, dry_run=dry_run, yes=yes)
+    return _run("disconnect", targets, limit, sel, common, dry_run=dry_run, yes=yes)
 
 
 @app.command(
@@ -188,6 +192,7 @@ def disconnect(
         "mpremote message lab.yaml --user ana --text 'See me' --seconds 300",
     ),
 )
+@handles_errors
 @selector_options()
 @common_options
 def message(
@@ -212,23 +217,24 @@ def message(
     ] = 60,
     dry_run: o.DryRun = False,
     common: Common | None = None,
-) -> None:
+) -> int:
     """Send a pop-up message (msg) to sessions. Without selectors: every user session."""
     assert common is not None and sel is not None
     if not any(sel[k] for k in ("all", "users", "sessions", "state", "idle_over")):
         sel["all"] = True
-    _run("message", targets, limit, sel, common, dry_run=dry_run, yes=True, text=text, seconds=seconds)
+    return _run("message", targets, limit, sel, common, dry_run=dry_run, yes=True, text=text, seconds=seconds)
 
 
 @app.command(
     short_help="Check reachability, TLS, credentials, capabilities.",
     epilog=examples("mpremote check lab.yaml", "mpremote check lab.yaml --limit @failed.txt --format json"),
 )
+@handles_errors
 @common_options
-def check(targets: o.Targets, limit: o.Limit = None, common: Common | None = None) -> None:
+def check(targets: o.Targets, limit: o.Limit = None, common: Common | None = None) -> int:
     """Check every host: reachable, TLS valid, credentials accepted, quser readable, MultiPoint present."""
     assert common is not None
-    _run("check", targets, limit, None, common)
+    return _run("check", targets, limit, None, common)
 
 
 @app.command(
@@ -267,32 +273,34 @@ def watch(
     short_help="Validate a target list and show its hosts.",
     epilog=examples("mpremote targets lab.yaml --limit 'labs,!mp-101-01'", "mpremote targets lab.yaml --format json"),
 )
+@handles_errors
 def targets_cmd(
     targets: o.Targets,
     limit: o.Limit = None,
     format: o.Format = "table",
-) -> None:
+) -> int:
     """Validate a target list and show the hosts it resolves to (nothing is contacted)."""
     from mpremote.cli.run import show_targets
 
-    raise typer.Exit(show_targets(targets, limit, format))
+    return show_targets(targets, limit, format)
 
 
 @app.command(
     short_help="A self-contained demo on an emulated lab.",
     epilog=examples("mpremote demo", "mpremote demo --hosts 20 --keep"),
 )
+@handles_errors
 def demo(
     hosts: Annotated[int, typer.Option("--hosts", min=1, max=500, metavar="N", help="Emulated hosts (1-500).")] = 4,
     keep: Annotated[bool, typer.Option("--keep", metavar="", help="Leave the lab's files in ./mpremote-demo.")] = False,
-) -> None:
+) -> int:
     """Start an emulated lab on loopback, list its sessions, log everyone off, show the report.
 
     Nothing real is contacted. It is the quickest way to see what mpremote does.
     """
     from mpremote.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(hosts=hosts, keep=keep))
+    return run_demo(hosts=hosts, keep=keep)
 
 
 def _mount_subapps() -> None:
@@ -308,27 +316,17 @@ def _mount_subapps() -> None:
 
 
 def run() -> None:
-    """Console-script entry: exit codes of DESIGN.md, never a traceback with secrets in it."""
-    import os
+    """Console-script entry: exit codes of DESIGN.md, never a traceback with secrets in it.
+
+    Commands map their own errors (:mod:`mpremote.cli.errors`); this catches what escapes
+    outside a command (Ctrl-C while Click parses, a bug in Typer glue) with the same mapping.
+    """
     import sys
 
-    from mpremote.cli.common import err_console
+    from mpremote.cli.errors import report
 
     _mount_subapps()
     try:
         app()
-    except KeyboardInterrupt:
-        err_console().print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # a bug: say so in one line, without secrets, and exit 1
-        if os.environ.get("MPREMOTE_DEBUG"):
-            raise
-        from mpremote.credentials import redact_known
-
-        err_console().print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {redact_known(str(exc))}\n"
-            "This is a bug in mpremote; set MPREMOTE_DEBUG=1 to see the traceback.",
-            markup=True,
-            highlight=False,
-        )
-        sys.exit(1)
+    except (Exception, KeyboardInterrupt) as exc:
+        sys.exit(int(report(exc)))

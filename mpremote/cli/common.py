@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mpremote.cli import options as o
 
@@ -77,9 +77,7 @@ _SELECTOR_PARAMS: list[tuple[str, Any, Any, str]] = [
 _LISTING_ONLY = ("user", "session", "state", "idle_over")
 
 
-def _graft(
-    func: Callable[..., Any], placeholder: str, extra: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]
-) -> Any:
+def _graft(func: F, placeholder: str, extra: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]) -> F:
     """Replace parameter ``placeholder`` of ``func`` by ``extra`` options in its signature.
 
     Typer reads the new signature (so the options show in ``--help`` where the placeholder
@@ -99,7 +97,7 @@ def _graft(
 
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    return wrapper
+    return cast(F, wrapper)
 
 
 def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:

@@ -13,6 +13,9 @@ from typing import Annotated
 
 import typer
 
+from mpremote.cli.errors import handles_errors
+from mpremote.results import ExitCode
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 User = Annotated[str, typer.Argument(help="The account, as written in the target list (e.g. SCHOOL\\labadmin).")]
@@ -22,13 +25,14 @@ ForHost = Annotated[
 
 
 @app.command("set")
+@handles_errors
 def set_password(
     user: User,
     host: ForHost = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input instead of a prompt.")
     ] = False,
-) -> None:
+) -> ExitCode:
     """Store USER's password in the OS keyring (asks twice on a terminal; never echoed)."""
     import getpass
 
@@ -36,34 +40,29 @@ def set_password(
     from mpremote.credentials import Secret, read_password_stdin, store_in_keyring
     from mpremote.errors import UsageError
 
-    try:
-        if password_stdin:
-            password = read_password_stdin()
-        else:
-            first = getpass.getpass(f"Password for {user}: ")
-            if first != getpass.getpass("Again: "):
-                raise UsageError("the two passwords differ; nothing was stored")
-            if not first:
-                raise UsageError("empty password; nothing was stored")
-            password = Secret(first)
-        key = store_in_keyring(user, password, host=host)
-    except UsageError as exc:
-        err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+    if password_stdin:
+        password = read_password_stdin()
+    else:
+        first = getpass.getpass(f"Password for {user}: ")
+        if first != getpass.getpass("Again: "):
+            raise UsageError("the two passwords differ; nothing was stored")
+        if not first:
+            raise UsageError("empty password; nothing was stored")
+        password = Secret(first)
+    key = store_in_keyring(user, password, host=host)
     err_console().print(f"stored in the keyring: service 'mpremote', key '{key}'", markup=False)
+    return ExitCode.OK
 
 
 @app.command("delete")
-def delete_password(user: User, host: ForHost = None) -> None:
+@handles_errors
+def delete_password(user: User, host: ForHost = None) -> ExitCode:
     """Remove USER's password from the OS keyring."""
     from mpremote.cli.common import err_console
     from mpremote.credentials import delete_from_keyring
     from mpremote.errors import UsageError
 
-    try:
-        removed = delete_from_keyring(user, host=host)
-    except UsageError as exc:
-        err_console().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
-    err_console().print("removed" if removed else "there was no stored password", markup=False)
-    raise typer.Exit(0 if removed else 1)
+    if not delete_from_keyring(user, host=host):
+        raise UsageError(f"there was no stored password for {user}{' on ' + host if host else ''}; nothing was removed")
+    err_console().print("removed", markup=False)
+    return ExitCode.OK

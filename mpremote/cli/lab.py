@@ -16,6 +16,9 @@ from typing import Annotated
 
 import typer
 
+from mpremote.cli.errors import handles_errors
+from mpremote.results import ExitCode
+
 app = typer.Typer(
     help="The emulated MultiPoint lab: WSMan+PSRP hosts on loopback ports (demos, tests, benchmarks).",
     no_args_is_help=True,
@@ -40,6 +43,7 @@ def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
 
 
 @app.command("serve")
+@handles_errors
 def serve(
     lab_file: Annotated[
         Path | None,
@@ -89,7 +93,7 @@ def serve(
             help="Logons, log-offs, disconnects, reconnects per host per minute (seeded).",
         ),
     ] = 0.0,
-) -> None:
+) -> ExitCode:
     """Run emulated hosts until interrupted; print 'ready' once they all listen."""
     _choice(auth, _AUTHS, "--auth")
     _choice(locale, _LOCALES, "--locale")
@@ -104,36 +108,33 @@ def serve(
     if lab_file is not None and not lab_file.is_file():
         raise typer.BadParameter(f"no such file: {lab_file}", param_hint="LAB.yaml")
 
-    raise typer.Exit(
-        _run(
-            lab_file=lab_file,
-            hosts=hosts,
-            sessions_per_host=sessions_per_host,
-            seed=seed,
-            auth=auth,
-            tls=tls,
-            bind=bind,
-            port_base=port_base,
-            latency_ms=latency_ms,
-            locale=locale,
-            multipoint=multipoint,
-            faults=rules,
-            username=username,
-            password=password,
-            write_targets=write_targets,
-            journal=journal,
-            churn=churn,
-        )
+    return _run(
+        lab_file=lab_file,
+        hosts=hosts,
+        sessions_per_host=sessions_per_host,
+        seed=seed,
+        auth=auth,
+        tls=tls,
+        bind=bind,
+        port_base=port_base,
+        latency_ms=latency_ms,
+        locale=locale,
+        multipoint=multipoint,
+        faults=rules,
+        username=username,
+        password=password,
+        write_targets=write_targets,
+        journal=journal,
+        churn=churn,
     )
 
 
-def _run(**kwargs: object) -> int:
+def _run(**kwargs: object) -> ExitCode:
     import signal
     import sys
     import threading
 
-    from mpremote.errors import UsageError
-    from mpremote.lab.server import Lab, LabError, LabOptions
+    from mpremote.lab.server import Lab, LabOptions
 
     options = LabOptions(**kwargs)  # type: ignore[arg-type]
     stop = threading.Event()
@@ -144,17 +145,13 @@ def _run(**kwargs: object) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     lab = Lab(options)
     try:
-        try:
-            lab.start()
-        except (LabError, UsageError) as exc:  # bad option, busy port, invalid lab file
-            typer.echo(f"mpremote lab: {exc}", err=True)
-            return 2
+        lab.start()  # LabError (a UsageError): bad option, busy port, invalid lab file: exit 2
         _describe(lab)
         sys.stdout.write("ready\n")
         sys.stdout.flush()
         while not stop.wait(0.5):  # a timed wait keeps Ctrl-C responsive on every platform
             pass
-        return 0
+        return ExitCode.OK
     finally:
         lab.stop()
         for s, handler in previous.items():

@@ -14,6 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
+from mpremote.cli.errors import handles_errors
+from mpremote.errors import UsageError
+from mpremote.results import ExitCode
+
 app = typer.Typer(
     help="Scheduled end-of-day policies: warn, then log off, every evening, exactly once.",
     no_args_is_help=True,
@@ -24,19 +28,10 @@ PolicyArg = Annotated[Path, typer.Argument(metavar="POLICY", help="Policy file (
 FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _load(path: Path) -> Any:
-    from mpremote.errors import UsageError
     from mpremote.policy.model import load_policy
 
-    try:
-        return load_policy(path)
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
+    return load_policy(path)
 
 
 def _instant(text: str | None, policy: Any, option: str) -> Any:
@@ -50,30 +45,27 @@ def _instant(text: str | None, policy: Any, option: str) -> Any:
         return parse_instant(text, policy)
     except ValueError:
         # A time without an offset is read in the policy's zone (parse_instant).
-        raise _fail(
+        raise UsageError(
             f"{option}: expected ISO 8601 such as 2026-03-27T16:45 or 2026-03-27T16:45+01:00, got {text!r}"
         ) from None
 
 
 def _check_format(fmt: str) -> None:
     if fmt not in ("table", "json"):
-        raise _fail(f"--format must be table or json, not {fmt!r}")
+        raise UsageError(f"--format must be table or json, not {fmt!r}")
 
 
 @app.command("check")
+@handles_errors
 def check_cmd(policy_file: PolicyArg, fmt: FormatOpt = "table") -> None:
     """Validate a policy (and its targets file) and describe the plan in words."""
-    from mpremote.errors import UsageError
     from mpremote.policy.describe import describe_policy
     from mpremote.policy.execute import policy_hosts, policy_selector
 
     _check_format(fmt)
     policy = _load(policy_file)
-    try:
-        hosts = policy_hosts(policy)
-        policy_selector(policy)
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
+    hosts = policy_hosts(policy)
+    policy_selector(policy)
     host_line = f"{len(hosts)} after limit and exemptions: " + ", ".join(h.name for h in hosts[:8])
     host_line += " ..." if len(hosts) > 8 else ""
     if fmt == "json":
@@ -99,6 +91,7 @@ def check_cmd(policy_file: PolicyArg, fmt: FormatOpt = "table") -> None:
 
 
 @app.command("next")
+@handles_errors
 def next_cmd(
     policy_file: PolicyArg,
     from_: Annotated[
@@ -131,6 +124,7 @@ def next_cmd(
 
 
 @app.command("run")
+@handles_errors
 def run_cmd(
     policy_file: PolicyArg,
     now: Annotated[str | None, typer.Option("--now", help="Pretend it is this instant (ISO 8601).")] = None,
@@ -142,11 +136,11 @@ def run_cmd(
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this long for another run.")] = 600.0,
     log: Annotated[Path | None, typer.Option("--log", help="Also append the output to this file.")] = None,
     fmt: FormatOpt = "table",
-) -> None:
+) -> ExitCode:
     """Run what is due now (idempotent; the scheduler calls this every minute)."""
     from datetime import UTC, datetime
 
-    from mpremote.errors import MpremoteError, UsageError
+    from mpremote.errors import MpremoteError
     from mpremote.policy.runner import run_policy
     from mpremote.policy.state import default_state_path
 
@@ -165,13 +159,12 @@ def run_cmd(
         report = run_policy(
             policy, instant, state_path, execute=execute, dry_run=dry_run, audit=audit, lock_timeout=lock_timeout
         )
-    except (UsageError, MpremoteError) as exc:
-        code = 2 if isinstance(exc, UsageError) else 1
+    except MpremoteError as exc:
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("a", encoding="utf-8") as fh:
                 fh.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} policy {policy.name}: error: {exc}\n")
-        raise _fail(str(exc), code) from None
+        raise
     if fmt == "json":
         import json
 
@@ -183,7 +176,7 @@ def run_cmd(
         ]
         lines.append(report.summary_line())
     _output(lines, log)
-    raise typer.Exit(report.exit_code)
+    return ExitCode(report.exit_code)
 
 
 def _output(lines: list[str], log: Path | None) -> None:
@@ -215,6 +208,7 @@ def _real_execute(audit_path: Path | None, timeout: float, concurrency: int | No
 
 
 @app.command("install")
+@handles_errors
 def install_cmd(
     policy_file: PolicyArg,
     target: Annotated[str, typer.Option("--target", help="cron, systemd or schtasks.")],
@@ -235,9 +229,9 @@ def install_cmd(
     from mpremote.policy.state import default_state_path
 
     if target not in TARGETS:
-        raise _fail(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+        raise UsageError(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
     if target == "cron" and write and output is None:
-        raise _fail("cron: --write needs --output FILE; mpremote never edits a crontab (use 'crontab -e')")
+        raise UsageError("cron: --write needs --output FILE; mpremote never edits a crontab (use 'crontab -e')")
     policy = _load(policy_file)
     state_path = (state or default_state_path(policy.path, policy.name)).absolute()
     log_path = (log or state_path.with_suffix(".log")).absolute()

@@ -6,8 +6,6 @@ with a one-line message on stderr and exit code 2, before any host is contacted.
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import sys
 import threading
@@ -19,11 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from mpremote.cli.common import Common, err_console
+from mpremote.cli.errors import report as report_error
+from mpremote.context import debug_log_from_env
 from mpremote.errors import MpremoteError, UsageError
 from mpremote.hosts import AUTH_METHODS, TRANSPORTS
 from mpremote.results import ExitCode
 from mpremote.terminal import stderr_is_tty, stdin_is_tty
 
+#: Columns of ``mpremote targets`` (table and csv).
+TARGET_COLUMNS = ("host", "address", "port", "transport", "auth", "groups")
 ACTION_VERBS = {"logoff": "log off", "disconnect": "disconnect", "message": "message"}
 
 
@@ -98,27 +100,6 @@ def _credentials(common: Common) -> Any:
         interactive=stdin_is_tty() and not common.password_stdin,
     )
     return resolver
-
-
-#: ``MPREMOTE_DEBUG=1``: DEBUG logs of mpremote, pypsrp and requests on stderr.
-DEBUG_ENV = "MPREMOTE_DEBUG"
-
-
-def _debug_log_from_env() -> None:
-    """Turn on a DEBUG trace on stderr when ``MPREMOTE_DEBUG`` is set (not "" or "0").
-
-    An environment variable rather than ``--verbose`` so every command (and a scheduled
-    policy run) gets it without a new option. Called after ``install_redaction``: the
-    redaction hook sits in the log record factory, so every record of every logger
-    (pypsrp's included) is scrubbed of known passwords before any handler sees it.
-    """
-    if os.environ.get(DEBUG_ENV, "") in ("", "0"):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(threadName)s %(name)s %(levelname)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
 
 
 def _warn_insecure_basic(hosts: list[Any], settings: Any) -> None:
@@ -243,7 +224,7 @@ def run_cli_command(
             api.check_message(text)
         resolver = _credentials(common)
         install_redaction(resolver)
-        _debug_log_from_env()
+        debug_log_from_env()
         cancel = threading.Event()
         options = api.RunOptions(
             concurrency=common.concurrency,
@@ -271,8 +252,7 @@ def run_cli_command(
                 "add --yes to run it unattended (or --dry-run to preview)"
             )
     except MpremoteError as exc:
-        con.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        return ExitCode.USAGE
+        return report_error(exc)
 
     reporter = report.Reporter(
         common.format,
@@ -315,12 +295,8 @@ def run_cli_command(
                     outcome = api.run_command(
                         hosts, command, selector, text=text, message_seconds=seconds, options=options
                     )
-        except KeyboardInterrupt:
-            con.print("interrupted")
-            return ExitCode.INTERRUPTED
-        except MpremoteError as exc:
-            con.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-            return ExitCode.USAGE
+        except (KeyboardInterrupt, MpremoteError) as exc:
+            return report_error(exc)
     reporter.finish(outcome)
     if common.retry_file:
         from mpremote.fanout import write_retry_file
@@ -332,24 +308,30 @@ def run_cli_command(
 def show_targets(targets: Path, limit: list[str] | None, fmt: str) -> int:
     import json
 
-    con = err_console()
-    try:
-        hosts = _load_hosts(targets, limit)
-    except MpremoteError as exc:
-        con.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        return ExitCode.USAGE
+    from mpremote.report import FORMATS
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    hosts = _load_hosts(targets, limit)
     if fmt == "json":
         print(json.dumps([h.to_dict() for h in hosts], indent=2))
     elif fmt == "jsonl":
         for h in hosts:
             print(json.dumps(h.to_dict()))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(TARGET_COLUMNS)
+        for h in hosts:
+            writer.writerow((h.name, h.address, h.port, h.transport, h.auth, ",".join(h.groups)))
     else:
         from rich.table import Table
 
         from mpremote.report import data_console
 
         table = Table(title=f"{len(hosts)} hosts from {targets}")
-        for col in ("host", "address", "port", "transport", "auth", "groups"):
+        for col in TARGET_COLUMNS:
             table.add_column(col)
         for h in hosts:
             table.add_row(h.name, h.address, str(h.port), h.transport, h.auth, ",".join(h.groups))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mpremote.errors import UsageError
 from mpremote.lab import faults as faults_mod
 from mpremote.lab.auth import AUTH_KINDS, Authenticator
 from mpremote.lab.build import BuildError, bind_sockets, build_specs, tls_material, write_targets
@@ -45,7 +46,7 @@ LISTEN_BACKLOG = 1024
 ModelFactory = Callable[[Any, JournalSink, str], HostModel]
 
 
-class LabError(Exception):
+class LabError(UsageError):
     """The lab cannot start as asked (bad option, busy port, non-loopback address)."""
 
 

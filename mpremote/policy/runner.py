@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mpremote.errors import UsageError
+from mpremote.errors import ExitCode, UsageError, exit_for
 from mpremote.policy.model import Policy, render_text
 from mpremote.policy.schedule import StageInstant, stage_instants_between, upcoming
 from mpremote.policy.state import DEFAULT_LOCK_TIMEOUT, PolicyState, locked_state
@@ -109,14 +109,17 @@ class PolicyRunReport:
         """130 on Ctrl-C; else the host bits 4/8 of every fired stage; else 1 or 2 if a stage
         raised (internal error / refused input); else 0."""
         if self.aborted:
-            return 130
+            return ExitCode.INTERRUPTED
         codes = [r.exit_code for r in self.fired]
         bits = 0
         for c in codes:
             bits |= c & 12
         if bits:
             return bits
-        return 1 if 1 in codes else (2 if 2 in codes else 0)
+        for code in (ExitCode.INTERNAL, ExitCode.USAGE):
+            if code in codes:
+                return code
+        return ExitCode.OK
 
     def summary_line(self) -> str:
         """The one line per run that goes to stdout, the scheduler's log and the audit log."""
@@ -299,18 +302,18 @@ def _fire(
     results: list[dict[str, Any]] = []
     try:
         result = execute(call)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         detail = "interrupted while running; may have been delivered, not repeated"
         state.record(key, "interrupted", detail=detail)
-        sr, report.aborted = _report(si, key, "interrupted", detail, 130), True
+        sr, report.aborted = _report(si, key, "interrupted", detail, exit_for(exc)[0]), True
     except UsageError as exc:
         # Refused before contacting any host: nothing was delivered, so a later run may retry.
         state.forget(key)
-        sr = _report(si, key, "failed", f"not started: {exc}", 2)
+        sr = _report(si, key, "failed", f"not started: {exc}", exit_for(exc)[0])
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}; not retried (it may have been delivered)"
         state.record(key, "failed", detail=detail)
-        sr = _report(si, key, "failed", detail, 1)
+        sr = _report(si, key, "failed", detail, exit_for(exc)[0])
     else:
         outcome = "dry_run" if dry_run else ("done" if result.exit_code == 0 else "failed")
         state.record(key, outcome, detail=result.summary, exit_code=int(result.exit_code))

@@ -84,7 +84,8 @@ class PolicyState:
 
     @property
     def stages(self) -> dict[str, dict[str, Any]]:
-        return self.data["stages"]
+        stages: dict[str, dict[str, Any]] = self.data["stages"]
+        return stages
 
     @property
     def last_run(self) -> datetime | None:

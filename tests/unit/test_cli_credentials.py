@@ -55,4 +55,6 @@ def test_delete_removes_and_reports_when_nothing_was_stored(memory_keyring) -> N
     CliRunner().invoke(app, ["set", "ana", "--password-stdin"], input="x\n")
     assert CliRunner().invoke(app, ["delete", "ana"]).exit_code == 0
     assert memory_keyring.store == {}
-    assert CliRunner().invoke(app, ["delete", "ana"]).exit_code == 1
+    again = CliRunner().invoke(app, ["delete", "ana"])
+    # Nothing to remove is the user's mistake (exit 2, one line), not a bug (exit 1).
+    assert again.exit_code == 2 and "no stored password for ana" in again.output

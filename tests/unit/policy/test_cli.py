@@ -92,13 +92,14 @@ def test_run_with_now_and_state(write_policy, tmp_path: Path, monkeypatch: pytes
     assert [c.text for c in calls] == ["The lab closes in 15 minutes."]
 
 
-def test_run_state_lock_busy_exit_1(write_policy, tmp_path: Path) -> None:
+def test_run_state_lock_busy_exit_2_nothing_done(write_policy, tmp_path: Path) -> None:
     from mpremote.locking import FileLock
 
     state = tmp_path / "s.json"
     with FileLock(str(state) + ".lock").hold(timeout=5):
         result = invoke("run", str(write_policy()), "--state", str(state), "--lock-timeout", "0")
-    assert result.exit_code == 1 and "another 'policy run'" in result.output
+    # Another run holds the state: nothing was done (exit 2, one line), not a bug (exit 1).
+    assert result.exit_code == 2 and "another 'policy run'" in result.output
 
 
 @pytest.mark.parametrize("target", ["cron", "systemd", "schtasks"])
