@@ -241,6 +241,7 @@ def check(targets: o.Targets, limit: o.Limit = None, common: Common | None = Non
     short_help="Watch every host live: sessions, idle, changes.",
     epilog=examples("mpremote watch lab.yaml", "mpremote watch lab.yaml --format jsonl --count 3 > changes.jsonl"),
 )
+@handles_errors
 @selector_options(listing=True)
 @common_options
 def watch(
@@ -254,7 +255,7 @@ def watch(
         int | None, typer.Option("--count", "-n", metavar="N", min=1, help="Stop after N refreshes.")
     ] = None,
     common: Common | None = None,
-) -> None:
+) -> int:
     """Watch every host live: sessions by state, longest idle, changes as they happen.
 
     On a terminal: a full-screen view (q quit, / filter, s sort, r refresh, Enter expand,
@@ -265,7 +266,7 @@ def watch(
     assert common is not None
     from mpremote.cli.watch import run_watch
 
-    raise typer.Exit(run_watch(targets, limit, sel, common, interval=interval, count=count))
+    return run_watch(targets, limit, sel, common, interval=interval, count=count)
 
 
 @app.command(

@@ -49,12 +49,12 @@ def run_watch(
     from mpremote import api
     from mpremote.cli.run import (
         _credentials,
-        _debug_log_from_env,
         _load_hosts,
         _selector,
         _settings,
         _signals_as_cancel,
     )
+    from mpremote.context import debug_log_from_env
     from mpremote.credentials import install_redaction
     from mpremote.watch.engine import Watcher, WatchOptions, stream_jsonl
 
@@ -70,7 +70,7 @@ def run_watch(
         settings = _settings(common)
         resolver = _credentials(common)
         install_redaction(resolver)
-        _debug_log_from_env()
+        debug_log_from_env()
         run_options = api.RunOptions(settings=settings, backend=common.backend)
         api.preflight(hosts, "sessions", selector, run_options)
         resolver.resolve_all(hosts)
