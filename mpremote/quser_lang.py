@@ -1,6 +1,6 @@
 """What real Windows hosts print in quser/qwinsta, per language, and how to undo code-page damage.
 
-Every string here comes from a real capture (``tests/data/captures/manifest.json`` names the
+Every string here comes from a real capture (``tests/unit/data/captures/manifest.json`` names the
 source of each); ``docs/lab.md`` lists what is still unverified. The lab renders from these
 same tables, so parser and emulator cannot drift apart.
 
@@ -50,7 +50,7 @@ class KnownHeader:
     oem_codepage: int = 850
 
 
-#: Whole translated header lines. Sources: tests/data/captures/manifest.json.
+#: Whole translated header lines. Sources: tests/unit/data/captures/manifest.json.
 KNOWN_HEADERS: tuple[KnownHeader, ...] = (
     KnownHeader("quser", "en", " USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME", 437),
     KnownHeader("quser", "es", " NOMBRE USUARIO        NOMBRE SESIÓN      ID. ESTADO  TIEMPO IN. TIEMPO SESIÓN"),

@@ -33,7 +33,7 @@ def _lab() -> None:
     """The emulated MultiPoint lab (a group, so ``serve`` is always spelled out)."""
 
 
-_LOCALES = ("en-US", "es-ES", "de-DE", "fr-FR")
+_LOCALES = ("en-US", "es-ES", "de-DE", "fr-FR", "it-IT")
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
@@ -63,7 +63,7 @@ def serve(
     latency_ms: Annotated[
         int, typer.Option("--latency-ms", min=0, max=600_000, help="Delay added to every HTTP response.")
     ] = 0,
-    locale: Annotated[str, typer.Option("--locale", help="en-US, es-ES, de-DE or fr-FR.")] = "en-US",
+    locale: Annotated[str, typer.Option("--locale", help="en-US, es-ES, de-DE, fr-FR or it-IT.")] = "en-US",
     multipoint: Annotated[
         bool, typer.Option("--multipoint/--no-multipoint", help="Hosts have the MultiPoint cmdlets.")
     ] = True,

@@ -3,7 +3,7 @@
 Layers (each replaceable, like pypsrp's):
   faults.py     fault kinds, parsed from ``HOSTGLOB=KIND``
   labfile.py    seeded random labs and lab YAML files -> HostSpec list
-  locales.py    quser/qwinsta text in en-US, es-ES, de-DE, fr-FR
+  locales.py    quser/qwinsta text in en-US, es-ES, de-DE, fr-FR, it-IT
   hostmodel.py  one emulated host: sessions + command interpreter (quser, logoff, msg, ...)
   wsman.py      WSMan SOAP over HTTP POST /wsman, PSRP via psrpcore
   auth.py       Basic, NTLM / Negotiate(NTLM) with message encryption (pyspnego)

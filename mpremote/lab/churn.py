@@ -34,7 +34,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from mpremote.lab.labfile import BASE_TIME, DEFAULT_DOMAIN, SessionSpec
+from mpremote.lab.labfile import BASE_TIME, DEFAULT_DOMAIN, SessionSpec, printable_name
+from mpremote.lab.locales import get_locale
 
 #: How often the lab applies due events and idle growth (seconds of wall clock).
 TICK_S = 0.2
@@ -146,7 +147,8 @@ class HostChurn:
 
     def _logon(self, users: list[SessionSpec], lab_time: datetime) -> dict[str, Any] | None:
         present = {(s.username or "").casefold() for s in users}
-        names = [n for n in _NAMES if n.casefold() not in present]
+        oem = get_locale(self.host.spec.locale).oem_codepage
+        names = [n for n in _NAMES if n.casefold() not in present and printable_name(n, oem)]
         if not names:
             return None
         name = self.rng.choice(names)

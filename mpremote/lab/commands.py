@@ -304,7 +304,8 @@ class Interpreter:
                 if value is not None:
                     argv.extend(_text(v) for v in (value if isinstance(value, list) else [value]))
             stdin = "".join(_text(x) + "\r\n" for x in data) if data else None
-            result = native.run(argv, stdin)
+            # Windows PowerShell decodes a native command's OEM output as cp1252 (remoting).
+            result = self.host.read_over_remoting(native.run(argv, stdin))
             self.host.last_exit_code = result.exit_code
             return self._native_output(result, redirs)
         cmdlet = _CMDLETS.get(name.lower())

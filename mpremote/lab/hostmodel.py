@@ -12,6 +12,8 @@ Simplifications, stated once:
   to another's; a real host interleaves them.
 - Idle times do not tick; they stay as the lab spec says (unless the lab churns: ``churn.py``).
 - Over PowerShell Remoting the caller runs in session 0, so quser marks no row with ``>``.
+- Native commands print in the host's OEM code page; a remoting session reads that as cp1252
+  (``read_over_remoting``), unless a project script reads it in the OEM code page itself.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from psrpcore.types import ErrorCategory, PSCustomObject
 
 from mpremote.lab import contract
 from mpremote.lab.labfile import WMSSHELL_USER, HostSpec, SessionSpec
-from mpremote.lab.locales import get_locale, render_quser, render_qwinsta
+from mpremote.lab.locales import get_locale, read_native, render_quser, render_qwinsta
 from mpremote.lab.psobjects import custom_object
 
 _log = logging.getLogger(__name__)
@@ -243,6 +245,14 @@ class EmulatedHost:
             return True
         return False
 
+    def read_over_remoting(self, result: NativeResult) -> NativeResult:
+        """What a Windows PowerShell remoting session makes of a native command's output: it
+        decodes the OEM bytes (cp850/cp437) as cp1252, so ``SESIÓN`` arrives as ``SESIàN``.
+        The primitives below print what the host means; callers that read the way PowerShell
+        does by default (``& quser``) pass the result through here."""
+        lines = read_native([t for _, t in result.lines], self.locale, "ansi")
+        return NativeResult([(stream, t) for (stream, _), t in zip(result.lines, lines, strict=True)], result.exit_code)
+
     def quser(self, args: Sequence[str] = ()) -> NativeResult:
         """``quser [NAME|ID|*]``: a header and one row per session with a user."""
         result = NativeResult()
@@ -264,9 +274,7 @@ class EmulatedHost:
             result.err(self.locale.no_user.format(target=target))
             result.exit_code = NATIVE_FAILURE
             return result
-        for line in render_quser(
-            users, self.locale, date_format=self.spec.date_format, mangle_header=self.spec.oem_mangle
-        ):
+        for line in render_quser(users, self.locale, date_format=self.spec.date_format):
             result.out(line)
         return result
 
@@ -288,7 +296,7 @@ class EmulatedHost:
             result.err(self.locale.no_session.format(target=words[0]))
             result.exit_code = NATIVE_FAILURE
             return result
-        for line in render_qwinsta(rows, self.locale, mangle_header=self.spec.oem_mangle):
+        for line in render_qwinsta(rows, self.locale):
             result.out(line)
         return result
 

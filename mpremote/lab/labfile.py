@@ -69,7 +69,8 @@ class HostSpec:
     computer_name: str | None = None
     #: Regional date format name (``locales.DATE_FORMATS``); None: the locale's own.
     date_format: str | None = None
-    #: Render quser/qwinsta headers as OEM bytes decoded wrongly (``SESI�N``).
+    #: Accepted for old lab files and ignored: native output is always read the way a Windows
+    #: PowerShell remoting session reads it (OEM bytes decoded as cp1252, ``SESIàN``).
     oem_mangle: bool = False
     domain: str = DEFAULT_DOMAIN
 
@@ -152,14 +153,24 @@ _ACCENTED_NAMES = ("Zoë", "Søren", "émile", "j.müller", "Ana Belén", "Łuka
 _SPACED_NAMES = ("van der Berg", "maría josé", "sam lee", "Ana Belén", "de la Cruz")
 
 
-def _pick_names(rng: random.Random, k: int) -> list[str]:
-    pool = sorted(set(_PLAIN_NAMES + _ACCENTED_NAMES + _SPACED_NAMES))
+def printable_name(name: str, oem_codepage: int) -> bool:
+    """quser prints names in the host's OEM code page; a letter it lacks (``Ł`` in cp850,
+    ``ø`` in cp437) comes out as ``?`` and the name is lost, so generated hosts avoid them."""
+    try:
+        name.encode(f"cp{oem_codepage}")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _pick_names(rng: random.Random, k: int, oem_codepage: int = 850) -> list[str]:
+    pool = sorted(n for n in set(_PLAIN_NAMES + _ACCENTED_NAMES + _SPACED_NAMES) if printable_name(n, oem_codepage))
     names = rng.sample(pool, min(k, len(pool))) + [f"student{i:03d}" for i in range(len(pool), k)]
     if k >= 3:
         if not any(" " in n for n in names):
             names[0] = rng.choice([n for n in _SPACED_NAMES if n not in names])
         if not any(not n.isascii() for n in names):
-            names[1] = rng.choice([n for n in _ACCENTED_NAMES if n not in names and " " not in n])
+            names[1] = rng.choice([n for n in pool if not n.isascii() and n not in names and " " not in n])
     return names
 
 
@@ -197,7 +208,8 @@ def generate_host(name: str, sessions: int, rng: random.Random, locale: str, mul
     specs = system_sessions(multipoint, name, console_user="Administrator" if rng.random() < 0.2 else None)
     rdp = rng.randint(0, 20)
     station = 0
-    for user, sid in zip(_pick_names(rng, sessions), _pick_ids(rng, sessions), strict=True):
+    names = _pick_names(rng, sessions, LOCALES[locale].oem_codepage)
+    for user, sid in zip(names, _pick_ids(rng, sessions), strict=True):
         active = rng.random() < 0.7
         logon = BASE_TIME + timedelta(minutes=rng.randint(0, 600))
         if not active and rng.random() < 0.3:

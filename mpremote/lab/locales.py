@@ -4,19 +4,22 @@ Real hosts print localised headers, state words and messages, and their logon ti
 the regional date format, which is set independently of the display language. This module
 is the one place that knows those strings; ``hostmodel`` only asks it to render rows.
 
-Column layout (DESIGN.md section 4), 0-based::
+What is real and what is not (docs/lab.md "Known differences from Windows" cites each):
+header lines are whole translated lines copied from real captures (``mpremote.quser_lang``)
+except the French and Italian qwinsta headers, which no capture shows; state words and none
+words are real where a capture shows them (en, es, de, fr active, it active/disconnected);
+the message translations (errors, /v output) are our reconstruction, not verbatim copies.
 
-    col 0 ``>`` or space | USERNAME from 1 | SESSIONNAME from 23 | ID right-aligned ending
-    at 43 | STATE from 46 | IDLE TIME right-aligned ending at 62 | LOGON TIME from 65
+quser layout (0-based), as the captures show it::
 
-Every field starts at its nominal column, or one space after the previous field when that
-one ran long (ids of 100+ reach left into the gap first, since they are right-aligned).
+    col 0 ``>`` or space | user name from 1 (lower-cased, at most 20 characters) | session
+    name from 23 | ID right-aligned ending at 43 | state from 46 | idle right-aligned ending
+    at 62, except the none word (from 58, then three spaces) and overlong values (from 54,
+    two spaces kept) | logon time after that (65 usually; 66 after ``aucun``, 68 after
+    ``ninguno``)
 
-Doubts, stated once here: the English strings are taken from real output we have seen or
-from Microsoft's documentation; the es/de/fr message translations (other than the quser
-headers and state words given in DESIGN.md) are our best reconstruction of the Windows
-resource strings, not verbatim copies. The qwinsta layout (SESSIONNAME 1, USERNAME 19,
-ID ending at 45, STATE 48, TYPE 56, DEVICE 68) is modelled on real Server 2016+ output.
+qwinsta: SESSIONNAME from 1, USERNAME from 19 (case kept), ID right-aligned ending at 45,
+STATE from 48; TYPE and DEVICE are blank on current Windows versions.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mpremote.quser_lang import KNOWN_HEADERS, mangle_oem_as_ansi, mangle_oem_as_utf8
+
 if TYPE_CHECKING:  # pragma: no cover - typing only, labfile imports this module
     from mpremote.lab.labfile import SessionSpec
 
@@ -33,6 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover - typing only, labfile imports this module
 QUSER_COLUMNS: tuple[tuple[int, str], ...] = ((1, "l"), (23, "l"), (43, "r"), (46, "l"), (62, "r"), (65, "l"))
 #: Qwinsta columns: SESSIONNAME, USERNAME, ID (right, ends at 45), STATE, TYPE, DEVICE.
 QWINSTA_COLUMNS: tuple[tuple[int, str], ...] = ((1, "l"), (19, "l"), (45, "r"), (48, "l"), (56, "l"), (68, "l"))
+#: Where the idle field starts (it is 9 wide, right-aligned, ending at 62).
+QUSER_IDLE_COL = 54
+#: quser prints at most this many characters of a user name.
+QUSER_NAME_MAX = 20
 
 #: What quser prints for an idle time it cannot make sense of (real hosts show such values).
 ABSURD_IDLE = "24692+13:29"
@@ -54,6 +63,7 @@ def _de_date(dt: datetime) -> str:
 
 
 def _fr_date(dt: datetime) -> str:
+    """fr-FR and it-IT alike: ``20/09/2026 12:27``, ``02/09/2024 09:47`` (captures)."""
     return f"{dt.day:02d}/{dt.month:02d}/{dt.year} {dt.hour:02d}:{dt.minute:02d}"
 
 
@@ -71,6 +81,7 @@ DATE_FORMATS: dict[str, Callable[[datetime], str]] = {
     "es-ES": _es_date,
     "de-DE": _de_date,
     "fr-FR": _fr_date,
+    "it-IT": _fr_date,
     "dd-MMM-yy": _short_month_date,
 }
 
@@ -80,8 +91,9 @@ class Locale:
     """Every localised string an emulated host prints. Messages are ``str.format`` templates."""
 
     code: str
-    quser_header: tuple[str, str, str, str, str, str]
-    qwinsta_header: tuple[str, str, str, str, str, str]
+    #: Whole header lines as the host prints them (leading space, no trailing blanks).
+    quser_header: str
+    qwinsta_header: str
     states: dict[str, str]
     idle_none: str
     #: quser with nothing to show: "No User exists for *" / "... for 5" / "... for ana".
@@ -100,6 +112,8 @@ class Locale:
     wms_access_denied: str
     wms_not_found: str
     command_not_found: str  # name
+    #: The OEM code page quser/qwinsta write in (cp437 on en-US hosts, cp850 in western Europe).
+    oem_codepage: int = 850
 
     def state_word(self, state: str) -> str:
         return self.states.get(state, state.capitalize())
@@ -108,13 +122,43 @@ class Locale:
         return self.error_line.format(code=code, text=text)
 
 
+def layout_row(marker: str, fields: Sequence[str], columns: Sequence[tuple[int, str]]) -> str:
+    """Place ``fields`` at their columns; blank fields are skipped.
+
+    A left-aligned field starts at its column, a right-aligned one ends at its column; either
+    moves right to keep at least one space after the previous field (long names push).
+    """
+    line = marker[:1] or " "
+    for text, (col, align) in zip(fields, columns, strict=True):
+        if not text:
+            continue
+        start = col if align == "l" else col - len(text) + 1
+        if len(line) > 1:
+            start = max(start, len(line) + 1)
+        line = line.ljust(start) + text
+    return line
+
+
 _HRESULT_DENIED = "(Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))"
+
+
+def _header(command: str, language: str) -> str:
+    for h in KNOWN_HEADERS:
+        if (h.command, h.language) == (command, language):
+            return h.line
+    raise KeyError((command, language))
+
+
+def _built_header(titles: tuple[str, ...], columns: Sequence[tuple[int, str]]) -> str:
+    """A header laid out title by title: only for languages no real capture shows (doubt)."""
+    return layout_row(" ", titles, columns)
+
 
 LOCALES: dict[str, Locale] = {
     "en-US": Locale(
         code="en-US",
-        quser_header=("USERNAME", "SESSIONNAME", "ID", "STATE", "IDLE TIME", "LOGON TIME"),
-        qwinsta_header=("SESSIONNAME", "USERNAME", "ID", "STATE", "TYPE", "DEVICE"),
+        quser_header=_header("quser", "en"),
+        qwinsta_header=_header("qwinsta", "en"),
         states={"active": "Active", "disconnected": "Disc", "listen": "Listen", "connected": "Conn"},
         idle_none="none",
         no_user="No User exists for {target}",
@@ -134,12 +178,13 @@ LOCALES: dict[str, Locale] = {
             "or operable program. Check the spelling of the name, or if a path was included, "
             "verify that the path is correct and try again."
         ),
+        oem_codepage=437,
     ),
     "es-ES": Locale(
         code="es-ES",
-        quser_header=("NOMBRE USUARIO", "NOMBRE SESIÓN", "ID.", "ESTADO", "TIEMPO IN.", "TIEMPO SESIÓN"),
-        qwinsta_header=("NOMBRE SESIÓN", "NOMBRE USUARIO", "ID.", "ESTADO", "TIPO", "DISPOSITIVO"),
-        states={"active": "Activo", "disconnected": "Desc", "listen": "Escuchar", "connected": "Conec"},
+        quser_header=_header("quser", "es"),
+        qwinsta_header=_header("qwinsta", "es"),
+        states={"active": "Activo", "disconnected": "Desc", "listen": "Escuchar", "connected": "Conn"},
         idle_none="ninguno",
         no_user="No existe ningún usuario para {target}",
         no_session="No existe ninguna sesión para {target}",
@@ -161,9 +206,9 @@ LOCALES: dict[str, Locale] = {
     ),
     "de-DE": Locale(
         code="de-DE",
-        quser_header=("BENUTZERNAME", "SITZUNGSNAME", "ID", "STATUS", "LEERLAUF", "ANMELDEZEIT"),
-        qwinsta_header=("SITZUNGSNAME", "BENUTZERNAME", "ID", "STATUS", "TYP", "GERÄT"),
-        states={"active": "Aktiv", "disconnected": "Getr.", "listen": "Abhören", "connected": "Verb."},
+        quser_header=_header("quser", "de"),
+        qwinsta_header=_header("qwinsta", "de"),
+        states={"active": "Aktiv", "disconnected": "Getr.", "listen": "Abhör.", "connected": "Verb."},
         idle_none="Kein",
         no_user="Kein Benutzer vorhanden für {target}",
         no_session="Keine Sitzung vorhanden für {target}",
@@ -185,8 +230,8 @@ LOCALES: dict[str, Locale] = {
     ),
     "fr-FR": Locale(
         code="fr-FR",
-        quser_header=("UTILISATEUR", "SESSION", "ID", "ÉTAT", "TEMPS INACT", "TEMPS SESSION"),
-        qwinsta_header=("SESSION", "UTILISATEUR", "ID", "ÉTAT", "TYPE", "PÉRIPHÉRIQUE"),
+        quser_header=_header("quser", "fr"),
+        qwinsta_header=_built_header(("SESSION", "UTILISATEUR", "ID", "ÉTAT", "TYPE", "PÉRIPHÉRIQUE"), QWINSTA_COLUMNS),
         states={"active": "Actif", "disconnected": "Déco", "listen": "Écouter", "connected": "Conn"},
         idle_none="aucun",
         no_user="Aucun utilisateur n'existe pour {target}",
@@ -207,6 +252,34 @@ LOCALES: dict[str, Locale] = {
             "d'accès existe, vérifiez que le chemin d'accès est correct et réessayez."
         ),
     ),
+    # Italian: the quser header, Attivo, Disc and the date format are from a real capture;
+    # the none word, the qwinsta header, the other state words and the messages are not.
+    "it-IT": Locale(
+        code="it-IT",
+        quser_header=_header("quser", "it"),
+        qwinsta_header=_built_header(
+            ("NOMESESSIONE", "NOMEUTENTE", "ID", "STATO", "TIPO", "DISPOSITIVO"), QWINSTA_COLUMNS
+        ),
+        states={"active": "Attivo", "disconnected": "Disc", "listen": "Listen", "connected": "Conn"},
+        idle_none="nessuno",
+        no_user="Nessun utente per {target}",
+        no_session="Nessuna sessione per {target}",
+        error_line="Errore [{code}]:{text}",
+        access_denied="Accesso negato.",
+        session_not_found="Impossibile trovare la sessione specificata.",
+        logoff_failed="Impossibile disconnettere l'ID sessione {id}, codice di errore {code}",
+        disconnect_failed="Impossibile disconnettere la sessione {id}, codice di errore {code}",
+        logoff_verbose="Disconnessione dell'ID sessione {id}",
+        disconnect_verbose="Disconnessione della sessione {id} dal nome sessione {name}",
+        msg_names_failed="Errore {code} durante il recupero dei nomi di sessione",
+        wms_access_denied="Accesso negato. (Eccezione da HRESULT: 0x80070005 (E_ACCESSDENIED))",
+        wms_not_found="Impossibile trovare la sessione con ID {id}.",
+        command_not_found=(
+            "Termine '{name}' non riconosciuto come nome di cmdlet, funzione, programma eseguibile o "
+            "file script. Controllare l'ortografia del nome o verificare che il percorso sia incluso "
+            "e corretto, quindi riprovare."
+        ),
+    ),
 }
 
 
@@ -223,18 +296,17 @@ def format_logon(dt: datetime, date_format: str) -> str:
     return DATE_FORMATS[date_format](dt)
 
 
-def format_idle(seconds: int | None, locale: Locale, *, active: bool) -> str:
-    """IDLE TIME text: ``.``/none word under a minute, ``5``, ``1:02``, ``2+03:04``.
+def format_idle(seconds: int | None, locale: Locale) -> str:
+    """IDLE TIME text: ``.`` under a minute, ``5``, ``1:02``, ``2+03:04`` (the none word is
+    the row's business: :func:`quser_row`).
 
     ``None`` renders the absurd value real hosts sometimes print (meaning "unknown").
-    Under a minute, active sessions show ``.`` and disconnected ones the localised "none";
-    that split matches the outputs we have seen but is not documented anywhere (doubt).
     """
     if seconds is None:
         return ABSURD_IDLE
     minutes = seconds // 60
     if minutes < 1:
-        return "." if active else locale.idle_none
+        return "."
     if minutes < 60:
         return str(minutes)
     hours, mins = divmod(minutes, 60)
@@ -244,29 +316,40 @@ def format_idle(seconds: int | None, locale: Locale, *, active: bool) -> str:
     return f"{days}+{hours:02d}:{mins:02d}"
 
 
-def layout_row(marker: str, fields: Sequence[str], columns: Sequence[tuple[int, str]]) -> str:
-    """Place ``fields`` at their columns; blank fields are skipped.
-
-    A left-aligned field starts at its column, a right-aligned one ends at its column; either
-    moves right to keep at least one space after the previous field (long names push).
-    """
-    line = marker[:1] or " "
-    for text, (col, align) in zip(fields, columns, strict=True):
-        if not text:
-            continue
-        start = col if align == "l" else col - len(text) + 1
-        if len(line) > 1:
-            start = max(start, len(line) + 1)
-        line = line.ljust(start) + text
-    return line
+#: How a client reads a native command's bytes: "oem" (correctly, in the OEM code page),
+#: "ansi" (as cp1252: what a Windows PowerShell remoting session does), "utf8".
+READ_AS = ("oem", "ansi", "utf8")
 
 
-def mangle_oem(text: str) -> str:
-    """What a header looks like when OEM (cp850) bytes are decoded as UTF-8: ``SESI�N``.
+def read_native(lines: list[str], locale: Locale, how: str) -> list[str]:
+    """The text a client sees of lines the host printed in its OEM code page."""
+    if how == "oem":
+        return lines
+    if how == "ansi":
+        return [mangle_oem_as_ansi(line, locale.oem_codepage) for line in lines]
+    if how == "utf8":
+        return [mangle_oem_as_utf8(line, locale.oem_codepage) for line in lines]
+    raise ValueError(f"read_as must be one of {READ_AS}, not {how!r}")
 
-    Each non-ASCII character becomes one replacement character, so columns do not move.
-    """
-    return text.encode("cp850", errors="replace").decode("utf-8", errors="replace")
+
+def _prints_none_word(s: SessionSpec) -> bool:
+    """Captures show the none word only on console sessions with no idle time (doubt: what a
+    console session idle for minutes shows); every other session prints ``.`` or minutes."""
+    return (s.is_console or s.session_name == "console") and s.idle_seconds is not None and s.idle_seconds < 60
+
+
+def quser_row(s: SessionSpec, locale: Locale, fmt: str, marker: str = " ") -> str:
+    """One quser row, laid out as real hosts lay it out (module docstring)."""
+    name = (s.username or "").lower()[:QUSER_NAME_MAX]
+    ident = str(s.id)
+    line = (marker + name).ljust(QUSER_COLUMNS[1][0]) + (s.session_name or "")
+    line = line.ljust(max(QUSER_COLUMNS[2][0] - len(ident) + 1, len(line) + 1)) + ident
+    line = (line + "  " + locale.state_word(s.state)).ljust(QUSER_IDLE_COL)
+    logon = format_logon(s.logon, fmt) if s.logon else ""
+    if _prints_none_word(s):
+        return line + "    " + locale.idle_none + "   " + logon
+    idle = format_idle(s.idle_seconds, locale)
+    return line + idle.rjust(QUSER_COLUMNS[4][0] - QUSER_IDLE_COL + 1) + "  " + logon
 
 
 def render_quser(
@@ -275,27 +358,26 @@ def render_quser(
     *,
     date_format: str | None = None,
     current_id: int | None = None,
-    mangle_header: bool = False,
 ) -> list[str]:
-    """quser stdout lines (header first) for the sessions that have a user, by id.
+    """quser stdout lines (header first) for the sessions that have a user, by id, as the
+    host prints them (read them through :func:`read_native` to see what a client sees).
 
     ``current_id`` gets the ``>`` marker. Over PowerShell Remoting the caller runs in
     session 0, which quser never lists, so a real remote quser shows no marker at all.
     """
-    header = layout_row(" ", locale.quser_header, QUSER_COLUMNS)
-    lines = [mangle_oem(header) if mangle_header else header]
     fmt = date_format or locale.code
+    lines = [locale.quser_header]
     for s in sorted((s for s in sessions if s.username), key=lambda s: s.id):
-        fields = (
-            s.username or "",
-            s.session_name or "",
-            str(s.id),
-            locale.state_word(s.state),
-            format_idle(s.idle_seconds, locale, active=s.state == "active"),
-            format_logon(s.logon, fmt) if s.logon else "",
-        )
-        lines.append(layout_row(">" if s.id == current_id else " ", fields, QUSER_COLUMNS))
+        lines.append(quser_row(s, locale, fmt, ">" if s.id == current_id else " "))
     return lines
+
+
+def qwinsta_row(s: SessionSpec, locale: Locale, marker: str = " ") -> str:
+    ident = str(s.id)
+    line = (marker + (s.session_name or "")).ljust(QWINSTA_COLUMNS[1][0]) + (s.username or "")
+    line = line.ljust(max(QWINSTA_COLUMNS[2][0] - len(ident) + 1, len(line) + 1)) + ident
+    # TYPE and DEVICE are blank on current Windows versions for every session kind.
+    return line + "  " + locale.state_word(s.state)
 
 
 def render_qwinsta(
@@ -303,17 +385,13 @@ def render_qwinsta(
     locale: Locale,
     *,
     current_id: int | None = 0,
-    mangle_header: bool = False,
 ) -> list[str]:
     """qwinsta stdout lines: every session (services, console, listeners, users), by id.
 
     ``current_id`` defaults to 0: over PowerShell Remoting the caller is in the services
     session, so the ``>`` lands on ``services`` (our understanding of real hosts; doubt).
     """
-    header = layout_row(" ", locale.qwinsta_header, QWINSTA_COLUMNS)
-    lines = [mangle_oem(header) if mangle_header else header]
+    lines = [locale.qwinsta_header]
     for s in sorted(sessions, key=lambda s: s.id):
-        # TYPE and DEVICE are blank on current Windows versions for every session kind.
-        fields = (s.session_name or "", s.username or "", str(s.id), locale.state_word(s.state), "", "")
-        lines.append(layout_row(">" if s.id == current_id else " ", fields, QWINSTA_COLUMNS))
+        lines.append(qwinsta_row(s, locale, ">" if s.id == current_id else " "))
     return lines

@@ -45,7 +45,7 @@ def test_non_multipoint_hosts_have_no_wmsshell() -> None:
 
 def test_unknown_locale_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown locale"):
-        generate_lab(1, 1, seed=0, locale="it-IT")
+        generate_lab(1, 1, seed=0, locale="pt-BR")
 
 
 def test_example_lab_file_loads() -> None:
@@ -87,7 +87,7 @@ BAD_FILES = [
     ("hosts: []\n", 1, "hosts", "non-empty"),
     ("hosts:\n  - name: a\n    colour: red\n", 3, "hosts[0].colour", "unknown key"),
     ("hosts:\n  - locale: en-US\n", 2, "hosts[0]", "needs a 'name'"),
-    ("hosts:\n  - name: a\n    locale: it-IT\n", 3, "hosts[0].locale", "unknown locale"),
+    ("hosts:\n  - name: a\n    locale: pt-BR\n", 3, "hosts[0].locale", "unknown locale"),
     ("hosts:\n  - name: a\n    faults: [explode]\n", 3, "hosts[0].faults", "unknown fault kind"),
     ("hosts:\n  - name: a\n  - name: a\n", 3, "hosts[1].name", "duplicate host name"),
     (

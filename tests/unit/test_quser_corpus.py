@@ -1,4 +1,4 @@
-"""Every real capture in tests/data/captures parses to exactly the sessions its manifest lists.
+"""Every real capture in tests/unit/data/captures parses to exactly the sessions its manifest lists.
 
 The captures are real quser/qwinsta output copied from public sources (the manifest names
 each one's source and how it was read); the expected sessions were written from reading the

@@ -1,6 +1,6 @@
 """Property tests: render sessions with the rules real captures show, parse them back.
 
-The renderer here is written from tests/data/captures (README and manifest), not from the
+The renderer here is written from tests/unit/data/captures (README and manifest), not from the
 lab: the real header line of each language, user name from column 1 (lower-cased, at most
 20 characters), session name from 23, id right-aligned ending at 43, state from 46, idle
 right-aligned ending at 62 except the none word (from 58, then three spaces) and overlong
