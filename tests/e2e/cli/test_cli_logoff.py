@@ -155,7 +155,7 @@ def test_warn_then_grace_then_logoff(start_lab, cli) -> None:
     assert len(rows) == 2
     for r in rows:
         kinds = [(a["action"], a["outcome"]) for a in r["actions"] if a["outcome"] != "skipped"]
-        users = len([s for s in r["sessions"] if s["username"] != "WMSshell"])
+        users = len([s for s in r["sessions"] if s["username"] != "wmsshell"])  # quser lower-cases
         assert kinds.count(("message", "done")) == users and kinds.count(("logoff", "done")) == users
     assert len(journal_events(lab, "message")) == len(journal_events(lab, "logoff")) > 0
 

@@ -20,9 +20,10 @@ SESSION_EVENTS = ("logon", "logoff", "disconnect", "reconnect")
 
 
 def replay(lab: Lab, host: str) -> list[dict[int, tuple[str, str]]]:
-    """The host's user sessions {id: (username, state)} at each query pipeline, from the journal."""
+    """The host's user sessions {id: (username, state)} at each query pipeline, from the journal.
+    User names as quser prints them: lower-cased (the journal keeps the host's own spelling)."""
     state = {
-        s.id: (s.username, s.state)
+        s.id: (s.username.lower(), s.state)
         for s in lab.host(host).spec.sessions
         if s.username and not s.is_services and not s.is_listener
     }
@@ -36,11 +37,11 @@ def replay(lab: Lab, host: str) -> list[dict[int, tuple[str, str]]]:
         if kind == "pipeline":
             snapshots.append(dict(state))
         elif kind == "logon":
-            state[e["id"]] = (e["username"], "active")
+            state[e["id"]] = (e["username"].lower(), "active")
         elif kind == "logoff":
-            assert state.pop(e["id"])[0] == e["username"]
+            assert state.pop(e["id"])[0] == e["username"].lower()
         elif kind in ("disconnect", "reconnect"):
-            state[e["id"]] = (e["username"], "disconnected" if kind == "disconnect" else "active")
+            state[e["id"]] = (e["username"].lower(), "disconnected" if kind == "disconnect" else "active")
     return snapshots
 
 
