@@ -104,6 +104,13 @@ def host_detail(result: HostResult, command: str = "") -> str:
     return ""
 
 
+def problem_lines(results: Iterable[HostResult]) -> list[str]:
+    """``-q``: one line per host that did not end ok or skipped, e.g.
+    ``mp-lab-003: unreachable: connect: connection refused``."""
+    quiet_ok = (HostStatus.OK, HostStatus.SKIPPED)
+    return [f"{r.host}: {r.status.value}: {host_detail(r)}" for r in results if r.status not in quiet_ok]
+
+
 def _user(s: Any) -> str:
     return f"{s.domain}\\{s.username}" if s.domain else s.username
 
@@ -343,9 +350,10 @@ class Reporter:
     """Picks the renderer by format name and keeps data and chatter apart.
 
     Data (table, json, jsonl, csv) goes to ``output`` (a file) or stdout; the totals line
-    for machine formats goes to stderr unless ``quiet``. jsonl rows are streamed as hosts
-    complete when :meth:`chain` (or :meth:`on_event`) is used as the run's ``on_event``;
-    :meth:`finish` writes whatever was not streamed.
+    for machine formats goes to stderr. ``quiet``: no table and no totals, only one line per
+    failed, unreachable or interrupted host on stderr (machine formats still write their data).
+    jsonl rows are streamed as hosts complete when :meth:`on_event` is the run's
+    ``on_event``; :meth:`finish` writes whatever was not streamed.
     """
 
     def __init__(self, fmt: str = "table", *, output: str | os.PathLike[str] | None = None,
@@ -383,8 +391,8 @@ class Reporter:
         try:
             if self.fmt == "jsonl":
                 self._jsonl_writer().write_missing(results)
-            elif self.fmt == "table" and self.quiet:
-                self._write(totals(results).line() + "\n")
+            elif self.fmt == "table" and self.quiet and self.output is None:
+                pass  # -q: no table, no totals; only the problem lines below
             elif self.fmt == "table":
                 with self._data_console() as console:
                     if self.command == "sessions":
@@ -398,7 +406,10 @@ class Reporter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-        if not self.quiet and (self.fmt != "table" or self.output is not None):
+        if self.quiet:
+            self.stderr.writelines(line + "\n" for line in problem_lines(results))
+            self.stderr.flush()
+        elif self.fmt != "table" or self.output is not None:
             self.stderr.write(totals(results).line() + "\n")
             self.stderr.flush()
 

@@ -21,6 +21,7 @@ def run_demo(*, hosts: int = 4, keep: bool = False) -> int:
     from rich.rule import Rule
 
     from mpremote import api, report
+    from mpremote.cli.lab import next_steps
     from mpremote.lab.server import Lab, LabOptions
     from mpremote.selection import Selector
     from mpremote.targets import load_targets
@@ -66,11 +67,13 @@ def run_demo(*, hosts: int = 4, keep: bool = False) -> int:
             console.print(Rule("$ mpremote sessions lab.yaml   (what is left)"))
             after = api.run_command(inventory.hosts, "sessions", options=run_options)
             report.render_sessions_table(after.results, console)
-            console.print(
-                "\nConsole and WMSshell sessions (and your own) are never logged off. "
-                "Next: [bold]mpremote lab serve --write-targets lab.yaml[/] in one terminal and try the "
-                "commands yourself (see README.md)."
-            )
+            console.print("\nConsole and WMSshell sessions (and your own) are never logged off.", highlight=False)
+            console.print("Next, try it yourself: in one terminal run", highlight=False)
+            console.print("  mpremote lab serve --write-targets lab.yaml", markup=False, highlight=False)
+            console.print("and in another terminal:", highlight=False)
+            for line in next_steps("lab.yaml", None)[2:-1]:
+                console.print(line, markup=False, highlight=False)
+            console.print("(README.md has more.)", highlight=False)
             return int(done.exit_code)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED

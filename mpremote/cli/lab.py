@@ -4,8 +4,10 @@ Only Typer is imported at module level; the lab (asyncio, cryptography, psrpcore
 is imported inside the command, so ``mpremote --help`` stays fast.
 
 Contract with scripts and tests: stdout gets exactly one line, ``ready``, once every host
-listens and the targets file is written; everything else goes to stderr; the password is
-never printed. Bad options exit 2 with a message; a clean stop exits 0.
+listens and the targets file is written; everything else goes to stderr, ending with how
+to use the lab from another terminal (:func:`next_steps`). A password given with
+``--password`` is never printed; the lab's default password is public (README) and the
+hint spells it out, so a first run works by copy and paste. Bad options exit 2 with a message; a clean stop exits 0.
 """
 
 # No ``from __future__ import annotations`` here: Typer would evaluate every string
@@ -75,7 +77,10 @@ def serve(
     ] = None,
     username: Annotated[str, typer.Option("--username", help="Account the hosts accept.")] = "labadmin",
     password: Annotated[
-        str, typer.Option("--password", help="Its password (a lab secret; never printed).", show_default=False)
+        str,
+        typer.Option(
+            "--password", help="Its password (never printed; default: the public lab one).", show_default=False
+        ),
     ] = "Lab-Pa55word!",
     write_targets: Annotated[
         Path | None, typer.Option("--write-targets", metavar="FILE", help="Write a targets file (and its CA).")
@@ -171,3 +176,20 @@ def _describe(lab: object) -> None:
     if targets is not None:
         msg += f"; targets: {targets}"
     typer.echo(msg, err=True)
+    password = getattr(opts, "password", None)
+    typer.echo("\n".join(next_steps(targets, password)), err=True)
+
+
+def next_steps(targets: object, password: str | None) -> list[str]:
+    """What to type in another terminal: the password export, then two commands."""
+    import shlex
+
+    from mpremote.lab.server import DEFAULT_PASSWORD
+
+    secret = shlex.quote(DEFAULT_PASSWORD) if password in (None, DEFAULT_PASSWORD) else "'<your --password>'"
+    path = shlex.quote(str(targets)) if targets is not None else "lab.yaml"
+    lines = ["", "Use it from another terminal:", f"  export MPREMOTE_PASSWORD={secret}"]
+    if targets is None:
+        lines.append("  (restart with --write-targets lab.yaml to get a target list)")
+    lines += [f"  mpremote sessions {path}", f"  mpremote logoff {path} --all --dry-run", "Stop it with Ctrl-C."]
+    return lines

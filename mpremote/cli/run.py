@@ -62,13 +62,23 @@ def _selector(sel: dict[str, Any] | None) -> Any:
     )
 
 
+def _one_of(option: str, value: str | None, choices: tuple[str, ...]) -> None:
+    """``--transport must be https or http, not 'htps' (did you mean 'https'?)``."""
+    if value is None or value in choices:
+        return
+    import difflib
+
+    spelled = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+    close = difflib.get_close_matches(value.lower(), choices, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UsageError(f"{option} must be {spelled}, not {value!r}{hint}")
+
+
 def _settings(common: Common) -> Any:
     from mpremote.remote.connection import ConnectionSettings
 
-    if common.transport and common.transport not in TRANSPORTS:
-        raise UsageError("--transport must be https or http")
-    if common.auth and common.auth not in AUTH_METHODS:
-        raise UsageError("--auth must be negotiate, ntlm, kerberos, basic or credssp")
+    _one_of("--transport", common.transport, TRANSPORTS)
+    _one_of("--auth", common.auth, AUTH_METHODS)
     if common.ca_cert and not common.ca_cert.is_file():
         raise UsageError(f"--ca-cert: no such file: {common.ca_cert}")
     if common.ca_cert and common.no_verify_tls:
@@ -204,8 +214,7 @@ def run_cli_command(
 
     con = err_console()
     try:
-        if common.format not in report.FORMATS:
-            raise UsageError("--format must be table, json, jsonl or csv")
+        _one_of("--format", common.format, report.FORMATS)
         if (warn is None) != (grace is None):
             raise UsageError("--warn and --grace go together")
         hosts = _load_hosts(targets, limit)

@@ -38,7 +38,8 @@ from mpremote.lab.wsman import WSManEndpoint
 log = logging.getLogger(__name__)
 
 DEFAULT_USERNAME = "labadmin"
-DEFAULT_PASSWORD = "Lab-Pa55word!"  # a lab secret: never printed, never in the targets file
+#: The lab's own, public password (README and lab serve's hint show it); never in the targets file.
+DEFAULT_PASSWORD = "Lab-Pa55word!"
 LOCALES = ("en-US", "es-ES", "de-DE", "fr-FR")
 LISTEN_BACKLOG = 1024
 

@@ -61,6 +61,17 @@ def _suggest(key: object, allowed: tuple[str, ...]) -> str:
     return f"unknown key '{key}'; {hint}allowed: {', '.join(allowed)}"
 
 
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words: ``a list``, ``the text 'x'``, ``nothing``."""
+    if isinstance(value, LineList | list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return f"the value {value!r}"
+
+
 class _Validator:
     """Carries the file path so every error names ``file:line: field``."""
 
@@ -72,7 +83,11 @@ class _Validator:
 
     def mapping(self, value: Any, line: int, where: str, allowed: tuple[str, ...]) -> LineDict:
         if not isinstance(value, LineDict):
-            raise self.fail(line, where or None, f"expected a mapping, got {type(value).__name__}")
+            if not where:
+                raise self.fail(
+                    line, None, f"a policy is a mapping (name:, targets:, timezone:, ...), not {_kind(value)}"
+                )
+            raise self.fail(line, where, f"expected a mapping (key: value), not {_kind(value)}")
         for key in value:
             if key not in allowed:
                 full = f"{where}.{key}" if where else key
@@ -167,6 +182,7 @@ def parse_policy(doc: Any, path: Path) -> Policy:
         select=select,
         exempt=exempt,
         limit=limit,
+        limit_line=top.line_of("limit") if limit is not None else None,
         skip_dates=skip,
         catch_up=catch_up,
         dry_run=dry_run,

@@ -10,12 +10,13 @@ owner immediately before acting (act.ps1), exactly like an interactive ``mpremot
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mpremote.errors import UsageError
+from mpremote.errors import InputFileError, UsageError
 from mpremote.hosts import Host
 from mpremote.policy.model import Policy
 from mpremote.policy.runner import StageCall, StageExecution
@@ -26,7 +27,14 @@ def policy_hosts(policy: Policy) -> list[Host]:
     from mpremote.targets import load_targets
 
     inventory = load_targets(policy.targets)
-    hosts = inventory.limit(policy.limit) if policy.limit else inventory.limit()
+    try:
+        hosts = inventory.limit(policy.limit) if policy.limit else inventory.limit()
+    except UsageError as exc:
+        if isinstance(exc, InputFileError) or not policy.limit:
+            raise
+        # Said of the file, not of a --limit option the user never typed.
+        problem = re.sub(r"^--limit '.*?': ", "", str(exc), count=1)
+        raise InputFileError(str(policy.path), policy.limit_line, "limit", problem) from None
     return exclude_exempt(hosts, policy, getattr(inventory, "groups", {}))
 
 

@@ -126,6 +126,8 @@ class Policy:
     dry_run: bool = False
     description: str = ""
     audit_log: Path | None = None
+    #: Line of ``limit:`` in the file, for errors found once the targets are loaded.
+    limit_line: int | None = field(default=None, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -45,7 +45,9 @@ def _text(value: Any) -> str:
 def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if not isinstance(value, str) or value.strip().lower() not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}")
+            close = difflib.get_close_matches(str(value).strip().lower(), choices, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"must be one of {', '.join(choices)}, not {value!r}{hint}")
         return value.strip().lower()
 
     return check

@@ -196,6 +196,14 @@ def _select_one(
         if not matched:
             close = difflib.get_close_matches(body, [*groups, *hosts], n=1, cutoff=0.7)
             hint = f"; did you mean '{close[0]}'?" if close else ""
+            joined = re.search(r"[&!]", body)
+            if joined:
+                # 'labs&room102': terms are comma-separated, the prefix goes after the comma.
+                fixed = body[: joined.start()].rstrip() + "," + body[joined.start() :]
+                hint = (
+                    f"; terms are separated by commas: write '{fixed}' "
+                    "(',&' keeps hosts in both, ',!' leaves hosts out)"
+                )
             raise UsageError(f"--limit '{pattern}': '{body}' matches no host or group{hint}")
         if prefix == "!":
             exclude |= matched

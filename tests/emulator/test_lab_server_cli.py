@@ -96,7 +96,8 @@ def test_serve_prints_ready_writes_targets_and_stops_on_sigterm(tmp_path: Path) 
     finally:
         code, out, err = stop(proc)
     assert (code, out) == (0, "")  # stdout carried "ready" and nothing else
-    assert PASSWORD not in err
+    # First run: how to use the lab from another terminal, with its own (public) password.
+    assert f"export MPREMOTE_PASSWORD='{PASSWORD}'" in err and f"mpremote sessions {targets}" in err
     assert '"action": "Create"' in journal.read_text()
 
 
@@ -195,3 +196,12 @@ def test_a_busy_port_is_a_clear_error() -> None:
         port = busy.getsockname()[1]
         with pytest.raises(LabError, match=f"cannot listen on 127.0.0.1:{port}"):
             Lab(LabOptions(hosts=2, port_base=port)).start()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM semantics")
+def test_a_chosen_lab_password_is_never_printed_and_the_hint_says_so(tmp_path: Path) -> None:
+    secret = "Only-Mine-7f3a"
+    proc = start(["--hosts", "1", "--password", secret, "--write-targets", str(tmp_path / "t.yaml")])
+    code, out, err = stop(proc)
+    assert code == 0 and secret not in out + err
+    assert "export MPREMOTE_PASSWORD='<your --password>'" in err
