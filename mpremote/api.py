@@ -17,18 +17,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mpremote.commands import ACTIONS, Command, parse_command
 from mpremote.errors import UsageError
-from mpremote.hostjob import ACTIONS, BACKENDS, MSG_MAX_CHARS, JobSpec, run_host_job
+from mpremote.hostjob import BACKENDS, MSG_MAX_CHARS, JobSpec, run_host_job
 from mpremote.hosts import Host
 from mpremote.remote.connection import ConnectionSettings, resolve_endpoint
 from mpremote.results import ExitCode, HostResult, HostStatus, Outcome, exit_code, totals
+from mpremote.selection import Selector
 from mpremote.session import Session
+
+if TYPE_CHECKING:
+    from mpremote.credentials import CredentialResolver
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("sessions", "check", *ACTIONS)
+COMMANDS: tuple[Command, ...] = tuple(Command)
 CredentialSource = Callable[[Host], tuple[str | None, str | None]]
 
 
@@ -59,6 +64,8 @@ class RunOptions:
     argv: Sequence[str] = ()
     #: Only these (host, id, username) may be acted on: what the operator saw and confirmed.
     confirmed: frozenset[tuple[str, int, str]] | None = None
+    #: ``logoff --warn``: called about once a second with the seconds left of the grace period.
+    on_wait: Callable[[float], None] | None = None
 
 
 @dataclass
@@ -89,10 +96,17 @@ def check_message(text: str) -> str:
     return text
 
 
-def preflight(hosts: Sequence[Host], command: str, selector: object, options: RunOptions) -> None:
+def as_command(name: str) -> Command:
+    """The :class:`Command` for a name; an unknown name is a usage error."""
+    try:
+        return parse_command(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def preflight(hosts: Sequence[Host], command: str, selector: Selector | None, options: RunOptions) -> None:
     """Everything that can be refused before contacting any host (exit 2, nothing done)."""
-    if command not in COMMANDS:
-        raise UsageError(f"unknown command {command!r}")
+    command = as_command(command)
     if options.backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}")
     if not hosts:
@@ -113,7 +127,7 @@ def fresh_credentials() -> CredentialSource:
 def run_command(
     hosts: Sequence[Host],
     command: str,
-    selector: object = None,
+    selector: Selector | None = None,
     *,
     text: str | None = None,
     message_seconds: int = 60,
@@ -124,7 +138,7 @@ def run_command(
     from mpremote.fanout import Deadline, effective_processes, run_hosts
 
     options = options or RunOptions()
-    if command == "message":
+    if as_command(command).info.needs_text:
         text = check_message(text or "")
     preflight(hosts, command, selector, options)
     run_id = new_run_id()
@@ -133,7 +147,7 @@ def run_command(
     if audit:
         audit.record_run_start(run_id, operator, command, list(options.argv), len(hosts))
     spec = JobSpec(
-        command=command,
+        command=as_command(command),
         selector=selector,
         text=text,
         message_seconds=message_seconds,
@@ -229,7 +243,7 @@ def _resolved_in_parent(credentials: CredentialSource, hosts: Sequence[Host]) ->
 
 def logoff_with_warning(
     hosts: Sequence[Host],
-    selector: object,
+    selector: Selector | None,
     *,
     warn_text: str,
     grace_seconds: float,
@@ -309,3 +323,210 @@ def _local_operator() -> str:
         return getpass.getuser()
     except Exception:  # no login name (containers): still audit something
         return "unknown"
+
+
+# -- one library path: plan, then execute (the CLI and ``policy run`` both use it) ----------
+def connection_settings(timeout: float, **overrides: Any) -> ConnectionSettings:
+    """Connection timeouts that fit inside a per-host deadline of ``timeout`` seconds.
+
+    Connect at most 10 s, a read at most 30 s (and a second over the deadline, so the
+    deadline, not the read, decides), WSMan's OperationTimeout two seconds under the read.
+    """
+    read_timeout = min(30.0, timeout + 1)
+    return ConnectionSettings(
+        connect_timeout=min(10.0, timeout),
+        read_timeout=read_timeout,
+        operation_timeout=max(1, int(read_timeout) - 2),
+        **overrides,
+    )
+
+
+@dataclass
+class Plan:
+    """What a run will do, decided before anything is changed.
+
+    For an action the preview (a dry run) says, per host, which sessions would be acted on
+    (``would_do``) and which are spared and why; :meth:`would_do` is the set an operator
+    confirms. For a read-only command there is nothing to preview (``preview is None``).
+    """
+
+    command: Command
+    hosts: list[Host]
+    selector: Selector | None
+    text: str | None = None
+    message_seconds: int = 60
+    #: ``logoff --warn TEXT --grace S``: message first, wait, then log off who is still there.
+    warn_text: str | None = None
+    grace_seconds: float | None = None
+    preview: RunOutcome | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.preview is not None and self.preview.interrupted
+
+    def would_do(self) -> frozenset[tuple[str, int, str]]:
+        """(host, id, username) of every session the preview would act on."""
+        if self.preview is None:
+            return frozenset()
+        return frozenset(
+            (r.host, a.id, a.username)
+            for r in self.preview.results
+            for a in (r.actions or [])
+            if a.outcome is Outcome.WOULD_DO
+        )
+
+
+def plan(
+    hosts: Sequence[Host],
+    command: str,
+    selector: Selector | None = None,
+    *,
+    text: str | None = None,
+    message_seconds: int = 60,
+    warn_text: str | None = None,
+    grace_seconds: float | None = None,
+    options: RunOptions | None = None,
+    preview: bool = True,
+) -> Plan:
+    """Check everything that can be refused before contacting a host (``UsageError``: exit 2,
+    nothing done), then, for an action and when ``preview``, query every host and say what
+    would be done. The preview writes no audit line and changes nothing."""
+    options = options or RunOptions()
+    cmd = as_command(command)
+    if cmd.info.needs_text:
+        text = check_message(text or "")
+    if (warn_text is None) != (grace_seconds is None):
+        raise UsageError("--warn and --grace go together")
+    if warn_text is not None:
+        if cmd is not Command.LOGOFF:
+            raise UsageError(f"{cmd}: --warn and --grace are for logoff")
+        check_message(warn_text)
+    preflight(hosts, cmd, selector, options)
+    result = Plan(cmd, list(hosts), selector, text, message_seconds, warn_text, grace_seconds)
+    if preview:
+        _preview(result, options)
+    return result
+
+
+def _preview(plan: Plan, options: RunOptions) -> None:
+    """Fill ``plan.preview`` for an action: a dry run without audit lines or data events."""
+    if not plan.command.acts:
+        return
+    preview_options = replace(options, dry_run=True, audit_log=None, on_event=None, confirmed=None)
+    plan.preview = run_command(
+        plan.hosts, plan.command, plan.selector, text=plan.text, message_seconds=plan.message_seconds,
+        options=preview_options,
+    )  # fmt: skip
+
+
+def execute(
+    plan: Plan, *, confirmed: bool | frozenset[tuple[str, int, str]], options: RunOptions | None = None
+) -> RunOutcome:
+    """Carry out a plan: act only on what was confirmed.
+
+    ``confirmed`` is a set of (host, id, username), normally ``plan.would_do()`` as shown to
+    an operator: sessions selected now but not in it are skipped ("appeared after you
+    confirmed"). ``True`` confirms whatever is selected when each host is reached (``--yes``,
+    a scheduled policy). ``False`` refuses (``UsageError``: nothing was done).
+    """
+    options = options or RunOptions()
+    if confirmed is False:
+        raise UsageError("not confirmed; nothing was done")
+    if not isinstance(confirmed, bool):
+        options = replace(options, confirmed=frozenset(confirmed))
+    if plan.warn_text is not None and plan.grace_seconds is not None:
+        return logoff_with_warning(
+            plan.hosts,
+            plan.selector,
+            warn_text=plan.warn_text,
+            grace_seconds=plan.grace_seconds,
+            options=options,
+            on_wait=options.on_wait,
+        )
+    return run_command(
+        plan.hosts, plan.command, plan.selector, text=plan.text, message_seconds=plan.message_seconds, options=options
+    )
+
+
+class RunContext:
+    """What every run owns, whoever starts it: redaction of the run's secrets in every log
+    record, the ``MPREMOTE_DEBUG`` trace, the audit log, the retry file, and the credential
+    check before any host is contacted.
+
+    ::
+
+        with RunContext(CredentialResolver(), audit_log="audit.jsonl") as run:
+            options = run.options(per_host_timeout=30)
+            p = run.plan(hosts, "logoff", Selector(all=True), options=options)
+            outcome = run.execute(p, confirmed=p.would_do(), options=options)
+    """
+
+    def __init__(
+        self,
+        resolver: CredentialResolver | None = None,
+        *,
+        audit_log: str | None = None,
+        retry_file: str | None = None,
+        argv: Sequence[str] = (),
+    ) -> None:
+        from mpremote.credentials import CredentialResolver
+
+        self.resolver = resolver if resolver is not None else CredentialResolver(interactive=False)
+        self.audit_log = audit_log
+        self.retry_file = retry_file
+        self.argv = [self.resolver.redact(a) for a in argv]
+        self._uninstall: Callable[[], None] | None = None
+
+    def start(self) -> RunContext:
+        """Scrub this run's secrets from every log record; turn on the ``MPREMOTE_DEBUG`` trace."""
+        from mpremote.context import debug_log_from_env
+        from mpremote.credentials import install_redaction
+
+        if self._uninstall is None:
+            self._uninstall = install_redaction(self.resolver)
+            debug_log_from_env()  # after the redaction hook: every record is scrubbed first
+        return self
+
+    def stop(self) -> None:
+        """Undo :meth:`start`'s redaction hook (a long-lived caller ends its run)."""
+        if self._uninstall is not None:
+            self._uninstall()
+            self._uninstall = None
+
+    def __enter__(self) -> RunContext:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def options(self, **fields: Any) -> RunOptions:
+        """:class:`RunOptions` carrying this run's credentials, redaction, audit log and argv."""
+        base = RunOptions(
+            credentials=self.resolver.for_host_pair,
+            redact=self.resolver.redact,
+            audit_log=self.audit_log,
+            argv=self.argv,
+        )
+        return replace(base, **fields)
+
+    def plan(self, hosts: Sequence[Host], command: str, selector: Selector | None = None, **kw: Any) -> Plan:
+        """:func:`plan`, after every password is found (or prompted for): an unset
+        ``password_env`` is a usage error, not 500 failed rows."""
+        options: RunOptions = kw.pop("options", None) or self.options()
+        preview = kw.pop("preview", True)
+        checked = plan(hosts, command, selector, options=options, preview=False, **kw)
+        self.resolver.resolve_all(hosts)
+        if preview:
+            _preview(checked, options)
+        return checked
+
+    def execute(
+        self, plan: Plan, *, confirmed: bool | frozenset[tuple[str, int, str]], options: RunOptions | None = None
+    ) -> RunOutcome:
+        """:func:`execute`, then the retry file (failed, unreachable and interrupted hosts)."""
+        outcome = execute(plan, confirmed=confirmed, options=options or self.options())
+        if self.retry_file:
+            from mpremote.fanout import write_retry_file
+
+            write_retry_file(self.retry_file, outcome.results)
+        return outcome

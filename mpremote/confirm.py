@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 #: Above this many sessions the operator must type the count, not ``y``.
 TYPE_COUNT_OVER = 50
 
-#: How the question names each action (the lab's lock/unlock included).
-VERBS = {"logoff": "Log off", "disconnect": "Disconnect", "lock": "Lock", "unlock": "Unlock", "message": "Message"}
+
+def _verb(command: str) -> str:
+    """How the question names an action: ``Command``'s verb ("log off"); a name it does not know as is."""
+    from mpremote.commands import Command
+
+    return Command(command).verb if command in set(Command) else command
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class Plan:
 
     def question(self) -> str:
         """``Log off 33 sessions on 6 hosts? [y/N] `` or, for a large plan, ask for the count."""
-        verb = VERBS.get(self.command, self.command.capitalize())
+        verb = _verb(self.command).capitalize()
         what = f"{verb} {_plural(len(self.items), 'session')} on {_plural(len(self.hosts), 'host')}?"
         if self.needs_typed_count:
             return f"{what} Type {len(self.items)} to confirm: "
@@ -132,7 +136,7 @@ def plan_lines(plan: Plan) -> list[str]:
 
 def render_plan(plan: Plan, console: Console, description: str = "") -> None:
     """Print the whole plan (never an "... and N more") and what will not be touched."""
-    verb = VERBS.get(plan.command, plan.command).lower()
+    verb = _verb(plan.command)
     about = f" ({description})" if description else ""
     if not plan.items:
         console.print(f"Nothing to {verb}: no session matches{about}.", markup=False, highlight=False)

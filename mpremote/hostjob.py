@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mpremote.commands import ACTIONS, Command
 from mpremote.errors import DeadlineError, HostError, RemoteError
 from mpremote.hosts import Host
 from mpremote.remote.connection import Connection, ConnectionSettings, properties
@@ -23,7 +24,8 @@ from mpremote.session import Session
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("logoff", "disconnect", "message")
+__all__ = ["ACTIONS", "BACKENDS", "MSG_MAX_CHARS", "HostQuery", "JobSpec", "run_host_job"]
+
 BACKENDS = ("auto", "quser", "wms")
 #: msg.exe refuses longer messages.
 MSG_MAX_CHARS = 255
@@ -44,7 +46,7 @@ class HostQuery:
 class JobSpec:
     """What to do on every host of a run (the same for all hosts)."""
 
-    command: str  # sessions | check | logoff | disconnect | message
+    command: Command
     selector: Any = None  # mpremote.selection.Selector for action commands
     text: str | None = None
     message_seconds: int = 60
@@ -53,6 +55,9 @@ class JobSpec:
     settings: ConnectionSettings = field(default_factory=ConnectionSettings)
     #: When set, only these (host, id, username) may be acted on (the confirmed plan).
     confirmed: frozenset[tuple[str, int, str]] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "command", Command(self.command))  # a plain "logoff" is welcome
 
 
 def _as_int(value: Any, default: int | None = None) -> int | None:
@@ -157,10 +162,11 @@ def plan_actions(host: Host, spec: JobSpec, decisions: list[Any]) -> tuple[list[
     def skip(sessions: list[Session], why: str) -> None:
         skipped.extend(SessionAction(s.id, s.username, spec.command, Outcome.SKIPPED, why) for s in sessions)
 
-    if spec.command == "disconnect":
+    noop = spec.command.info.noop_state
+    if noop is not None:
         # tsdiscon on a disconnected session changes nothing: "done" would overstate the run.
-        skip([s for s in chosen if s.state == "disconnected"], "already disconnected")
-        chosen = [s for s in chosen if s.state != "disconnected"]
+        skip([s for s in chosen if s.state == noop], f"already {noop}")
+        chosen = [s for s in chosen if s.state != noop]
     if spec.confirmed is not None:
         confirmed = spec.confirmed
         skip([s for s in chosen if (host.name, s.id, s.username) not in confirmed], "appeared after you confirmed")
@@ -245,8 +251,8 @@ def run_host_job(
             if before_act is not None:
                 before_act(host, chosen)
             targets = [{"Id": s.id, "UserName": s.username, "LogonText": s.logon_text} for s in chosen]
-            params: dict[str, Any] = {"Action": spec.command, "Backend": backend, "Targets": targets}
-            if spec.command == "message":
+            params: dict[str, Any] = {"Action": spec.command.value, "Backend": backend, "Targets": targets}
+            if spec.command.info.needs_text:
                 params["Text"] = spec.text or ""
                 params["MessageSeconds"] = int(spec.message_seconds)
             in_flight = chosen

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
+from mpremote.commands import Command
 from mpremote.errors import UsageError
 from mpremote.results import HostResult, HostStatus, Outcome, SessionAction, totals
 
@@ -44,8 +45,6 @@ STATUS_STYLE = {
     HostStatus.SKIPPED: "dim",
     HostStatus.INTERRUPTED: "yellow",
 }
-_DONE_WORDS = {"logoff": "logged off", "disconnect": "disconnected", "message": "messaged"}
-_WOULD_WORDS = {"logoff": "would log off", "disconnect": "would disconnect", "message": "would message"}
 #: Set (to anything) to turn progress bars off without a command-line option.
 NO_PROGRESS_ENV = "MPREMOTE_NO_PROGRESS"
 
@@ -55,10 +54,11 @@ def summarize_actions(actions: Iterable[SessionAction]) -> str:
     """``"3 logged off, 1 vanished"``: what happened on one host, in one short phrase."""
     counts: Counter[str] = Counter()
     for a in actions:
+        known = a.action in set(Command)
         if a.outcome is Outcome.DONE:
-            counts[_DONE_WORDS.get(a.action, f"{a.action} done")] += 1
+            counts[Command(a.action).done if known else f"{a.action} done"] += 1
         elif a.outcome is Outcome.WOULD_DO:
-            counts[_WOULD_WORDS.get(a.action, f"would {a.action}")] += 1
+            counts[Command(a.action).would if known else f"would {a.action}"] += 1
         elif a.outcome is Outcome.FAILED and a.error_kind == "denied":
             counts["denied"] += 1
         else:

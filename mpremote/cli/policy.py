@@ -190,19 +190,19 @@ def _output(lines: list[str], log: Path | None) -> None:
 
 
 def _real_execute(audit_path: Path | None, timeout: float, concurrency: int | None) -> Any:
-    """The library-backed execute, with run options built only when a stage fires."""
+    """The library-backed execute: one :class:`~mpremote.api.RunContext` (redaction, debug
+    trace, audit log, credentials checked before any host) made only when a stage fires."""
 
     def execute(call: Any) -> Any:
-        from mpremote.api import RunOptions
+        from mpremote import api
         from mpremote.policy.execute import execute_stage
 
-        options = RunOptions(
-            per_host_timeout=timeout,
-            concurrency=concurrency,
-            audit_log=str(audit_path) if audit_path else None,
-            argv=tuple(sys.argv),
+        run = api.RunContext(audit_log=str(audit_path) if audit_path else None, argv=sys.argv)
+        run.start()  # kept until the process ends, like the CLI's: error lines are scrubbed too
+        options = run.options(
+            per_host_timeout=timeout, concurrency=concurrency, settings=api.connection_settings(timeout)
         )
-        return execute_stage(call, options=options)
+        return execute_stage(call, options=options, run=run)
 
     return execute
 

@@ -17,16 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mpremote.cli.common import Common, err_console
-from mpremote.cli.errors import report as report_error
-from mpremote.context import debug_log_from_env
-from mpremote.errors import MpremoteError, UsageError
+from mpremote.errors import UsageError
 from mpremote.hosts import AUTH_METHODS, TRANSPORTS
 from mpremote.results import ExitCode
 from mpremote.terminal import stderr_is_tty, stdin_is_tty
 
 #: Columns of ``mpremote targets`` (table and csv).
 TARGET_COLUMNS = ("host", "address", "port", "transport", "auth", "groups")
-ACTION_VERBS = {"logoff": "log off", "disconnect": "disconnect", "message": "message"}
 
 
 def _load_hosts(targets: Path, limit: list[str] | None) -> list[Any]:
@@ -75,7 +72,7 @@ def _one_of(option: str, value: str | None, choices: tuple[str, ...]) -> None:
 
 
 def _settings(common: Common) -> Any:
-    from mpremote.remote.connection import ConnectionSettings
+    from mpremote.api import connection_settings
 
     _one_of("--transport", common.transport, TRANSPORTS)
     _one_of("--auth", common.auth, AUTH_METHODS)
@@ -83,11 +80,8 @@ def _settings(common: Common) -> Any:
         raise UsageError(f"--ca-cert: no such file: {common.ca_cert}")
     if common.ca_cert and common.no_verify_tls:
         raise UsageError("--ca-cert and --no-verify-tls contradict each other")
-    read_timeout = min(30.0, common.timeout + 1)
-    return ConnectionSettings(
-        connect_timeout=min(10.0, common.timeout),
-        read_timeout=read_timeout,
-        operation_timeout=max(1, int(read_timeout) - 2),
+    return connection_settings(
+        common.timeout,
         transport=common.transport,
         port=common.port,
         auth=common.auth,
@@ -209,60 +203,51 @@ def run_cli_command(
     text: str | None = None,
     seconds: int = 60,
 ) -> int:
+    """Parse, call :mod:`mpremote.api` (plan, confirm, execute in a :class:`~mpremote.api.RunContext`), render."""
     from mpremote import api, report
-    from mpremote.credentials import install_redaction
 
-    con = err_console()
-    try:
-        _one_of("--format", common.format, report.FORMATS)
-        if (warn is None) != (grace is None):
-            raise UsageError("--warn and --grace go together")
-        hosts = _load_hosts(targets, limit)
-        selector = _selector(sel)
-        settings = _settings(common)
-        grace_s = None
-        if grace is not None:
-            from mpremote.selection import parse_duration
+    _one_of("--format", common.format, report.FORMATS)
+    hosts = _load_hosts(targets, limit)
+    selector = _selector(sel)
+    settings = _settings(common)
+    grace_s = None
+    if grace is not None:
+        from mpremote.selection import parse_duration
 
-            try:
-                grace_s = parse_duration(grace).total_seconds()
-            except ValueError as exc:
-                raise UsageError(f"--grace: {exc}") from None
-            api.check_message(warn or "")
-        if text is not None:
-            api.check_message(text)
-        resolver = _credentials(common)
-        install_redaction(resolver)
-        debug_log_from_env()
-        cancel = threading.Event()
-        options = api.RunOptions(
-            concurrency=common.concurrency,
-            processes=common.processes,
-            per_host_timeout=common.timeout,
-            settings=settings,
-            backend=common.backend,
-            dry_run=dry_run,
-            serial=common.serial,
-            credentials=resolver.for_host_pair,
-            redact=resolver.redact,
-            audit_log=str(common.audit_log) if common.audit_log else None,
-            cancel=cancel,
-            argv=[resolver.redact(a) for a in sys.argv[1:]],
+        try:
+            grace_s = parse_duration(grace).total_seconds()
+        except ValueError as exc:
+            raise UsageError(f"--grace: {exc}") from None
+    cmd = api.as_command(command)
+    needs_confirm = cmd.info.confirm and not yes and not dry_run
+    cancel = threading.Event()
+    run = api.RunContext(
+        _credentials(common),
+        audit_log=str(common.audit_log) if common.audit_log else None,
+        retry_file=str(common.retry_file) if common.retry_file else None,
+        argv=sys.argv[1:],
+    )
+    # Redaction stays on until the process ends: the error line printed after a failure
+    # (cli.errors) must still scrub this run's passwords.
+    run.start()
+    options = run.options(
+        concurrency=common.concurrency,
+        processes=common.processes,
+        per_host_timeout=common.timeout,
+        settings=settings,
+        backend=common.backend,
+        dry_run=dry_run,
+        serial=common.serial,
+        cancel=cancel,
+    )
+    kw: dict[str, Any] = {"text": text, "message_seconds": seconds, "warn_text": warn, "grace_seconds": grace_s}
+    checked = run.plan(hosts, cmd, selector, options=options, preview=False, **kw)
+    _warn_insecure_basic(hosts, settings)
+    if needs_confirm and not stdin_is_tty():
+        raise UsageError(
+            f"{command} needs confirmation and standard input is not a terminal: "
+            "add --yes to run it unattended (or --dry-run to preview)"
         )
-        api.preflight(hosts, command, selector, options)
-        _warn_insecure_basic(hosts, settings)
-        # Every password is found (or prompted for) now, before any host is contacted:
-        # an unset password_env is a usage error, not 500 failed rows.
-        resolver.resolve_all(hosts)
-        needs_confirm = command in ("logoff", "disconnect") and not yes and not dry_run
-        if needs_confirm and not stdin_is_tty():
-            raise UsageError(
-                f"{command} needs confirmation and standard input is not a terminal: "
-                "add --yes to run it unattended (or --dry-run to preview)"
-            )
-    except MpremoteError as exc:
-        return report_error(exc)
-
     reporter = report.Reporter(
         common.format,
         output=common.output,
@@ -272,45 +257,28 @@ def run_cli_command(
         progress=not common.no_progress and stderr_is_tty() and not common.quiet and common.processes == 1,
     )
     with _signals_as_cancel(cancel):
-        try:
-            if needs_confirm:
-                with reporter.progress(len(hosts), "checking") as progress:
-                    preview_opts = replace(options, dry_run=True, audit_log=None, on_progress=progress.update)
-                    preview = api.run_command(hosts, command, selector, options=preview_opts)
-                if preview.interrupted:
-                    reporter.finish(preview)
-                    return ExitCode.INTERRUPTED
-                with _ctrl_c_raises():
-                    confirmed = _confirm(command, preview, selector)
-                if confirmed is None:
-                    con.print("Nothing was done.")
-                    return ExitCode.USAGE
-                # Act only on what the operator just saw and confirmed.
-                options.confirmed = confirmed
-            with reporter.progress(len(hosts), ACTION_VERBS.get(command, command)) as progress:
-                # Data sinks (jsonl) see each host's final row; the bar sees every phase.
-                options.on_event = reporter.on_event
-                options.on_progress = progress.update
-                if warn is not None and grace_s is not None:
-                    outcome = api.logoff_with_warning(
-                        hosts,
-                        selector,
-                        warn_text=warn,
-                        grace_seconds=grace_s,
-                        options=options,
-                        on_wait=progress.countdown,
-                    )
-                else:
-                    outcome = api.run_command(
-                        hosts, command, selector, text=text, message_seconds=seconds, options=options
-                    )
-        except (KeyboardInterrupt, MpremoteError) as exc:
-            return report_error(exc)
+        confirmed: bool | frozenset[tuple[str, int, str]] = True
+        if needs_confirm:
+            with reporter.progress(len(hosts), "checking") as progress:
+                planned = api.plan(hosts, cmd, selector, options=replace(options, on_progress=progress.update), **kw)
+            assert planned.preview is not None
+            if planned.interrupted:
+                reporter.finish(planned.preview)
+                return ExitCode.INTERRUPTED
+            with _ctrl_c_raises():
+                shown = _confirm(command, planned.preview, selector)
+            if shown is None:
+                err_console().print("Nothing was done.")
+                return ExitCode.USAGE
+            # Act only on what the operator just saw and confirmed.
+            checked, confirmed = planned, shown
+        with reporter.progress(len(hosts), cmd.verb) as progress:
+            # Data sinks (jsonl) see each host's final row; the bar sees every phase.
+            acting = replace(
+                options, on_event=reporter.on_event, on_progress=progress.update, on_wait=progress.countdown
+            )
+            outcome = run.execute(checked, confirmed=confirmed, options=acting)
     reporter.finish(outcome)
-    if common.retry_file:
-        from mpremote.fanout import write_retry_file
-
-        write_retry_file(common.retry_file, outcome.results)
     return int(outcome.exit_code)
 
 

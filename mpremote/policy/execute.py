@@ -76,19 +76,25 @@ def policy_selector(policy: Policy) -> Any:
         raise UsageError(f"{policy.path}: select/exempt: {exc}") from None
 
 
-def execute_stage(call: StageCall, *, options: Any = None) -> StageExecution:
-    """Carry out one stage against the lab; ``options`` is a base ``mpremote.api.RunOptions``."""
-    from mpremote.api import RunOptions, run_command
+def execute_stage(call: StageCall, *, options: Any = None, run: Any = None) -> StageExecution:
+    """Carry out one stage against the lab through the library path the CLI uses:
+    ``plan`` (every check, credentials found before any host is contacted) then ``execute``
+    confirmed as is (unattended). ``options`` is a base ``mpremote.api.RunOptions``; ``run``
+    an ``mpremote.api.RunContext`` (default: a fresh one, non-interactive)."""
+    from mpremote.api import RunContext, RunOptions
     from mpremote.results import totals
 
     policy, stage = call.policy, call.instant.stage
     hosts = policy_hosts(policy)
     if not hosts:
         return StageExecution(0, "no hosts left after limit and exemptions")
+    run = run if run is not None else RunContext()
     opts = replace(options or RunOptions(), dry_run=call.dry_run)
-    outcome = run_command(
-        hosts, stage.action, policy_selector(policy), text=call.text, message_seconds=stage.seconds, options=opts
-    )
+    planned = run.plan(
+        hosts, stage.action, policy_selector(policy), text=call.text, message_seconds=stage.seconds,
+        options=opts, preview=False,
+    )  # fmt: skip
+    outcome = run.execute(planned, confirmed=True, options=opts)
     return StageExecution(
         exit_code=int(outcome.exit_code),
         summary=totals(outcome.results).line(),

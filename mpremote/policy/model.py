@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mpremote.commands import Command
 from mpremote.errors import InputFileError
 from mpremote.targets.yamlload import load_yaml
 
-ACTIONS = ("message", "disconnect", "logoff")
+#: What a policy stage may do (a subset of :class:`~mpremote.commands.Command`).
+ACTIONS = (Command.MESSAGE, Command.DISCONNECT, Command.LOGOFF)
 SESSION_STATES = ("active", "disconnected")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Placeholders a message text may use (see :func:`render_text`).

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mpremote.commands import Command
 from mpremote.hostjob import JobSpec, run_host_job
 from mpremote.hosts import Host
 from mpremote.remote.connection import Connection, ConnectionSettings
@@ -164,7 +165,7 @@ class Watcher:
         self.tracker = ChangeTracker()
         self.refreshes = 0
         self.worst = ExitCode.OK
-        self._spec = JobSpec(command="sessions", backend=options.backend, settings=options.settings)
+        self._spec = JobSpec(command=Command.SESSIONS, backend=options.backend, settings=options.settings)
         from mpremote.api import fresh_credentials
 
         self._credentials = options.credentials or fresh_credentials()
