@@ -81,7 +81,9 @@ def interpret_query(host: Host, obj: Any) -> HostQuery:
         else:
             raise RemoteError(f"quser failed (exit {code}): {stderr.strip()[:200] or 'no output'}")
     else:
-        sessions = parse_quser(stdout)
+        # The script reads quser in the OEM code page; if it could not, the parser repairs
+        # OEM text read as cp1252 (second defence) with the code page the host reported.
+        sessions = parse_quser(stdout, oem_codepage=_as_int(props.get("QuserCodePage")))
     wms_available = bool(props.get("WmsAvailable"))
     wms = props.get("WmsSessions") or []
     if wms_available and wms:

@@ -167,7 +167,8 @@ def _run_failed(spec: contract.ErrorSpec) -> contract.PipelineResult:
 
 
 def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> contract.PipelineResult:
-    """query.ps1: quser 2>&1 split into stdout/stderr, plus Get-WmsSession -All if present."""
+    """query.ps1: quser's stdout/stderr read in the OEM code page (Invoke-Quser), plus
+    Get-WmsSession -All if present."""
     try:
         params = bind(spec, ["IncludeWms"])
     except BindingError as exc:
@@ -181,8 +182,8 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
                 "ParameterArgumentTransformationError,query.ps1",
             ).spec
         )
+    # Invoke-Quser reads quser in the host's OEM code page: the text as the host meant it.
     result = host.quser([])
-    host.last_exit_code = result.exit_code
     wms = None
     if include and host.spec.multipoint:
         wms = [
@@ -207,6 +208,8 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
                 QuserStdout="\n".join(result.stdout),
                 QuserStderr="\n".join(result.stderr),
                 QuserExitCode=result.exit_code,
+                QuserCodePage=host.locale.oem_codepage,
+                QuserReadAs="oem",
                 WmsAvailable=wms is not None,
                 WmsSessions=wms,
             )
@@ -249,8 +252,7 @@ def _owner_ok(
         return bool(found) and _ord_upper(to_str(prop(found[0], "UserName"))) == _ord_upper(user)
     if not user or not logon:
         return False
-    result = host.quser([str(sid)])  # 2>$null
-    host.last_exit_code = result.exit_code
+    result = host.quser([str(sid)])  # Invoke-Quser: read in the OEM code page, as the query read it
     if result.exit_code != 0:
         return False
     for line in result.stdout[1:]:
@@ -282,6 +284,7 @@ def _act_one(host: EmulatedHost, action: str, backend: str, sid: int, text: str,
             result = host.tsdiscon([str(sid)])
     except CmdletError as exc:  # -ErrorAction Stop: caught, $code = -1
         return [exc.spec.message], -1
+    result = host.read_over_remoting(result)  # '& logoff 2>&1': OEM text read as cp1252
     host.last_exit_code = result.exit_code
     return [t for _, t in result.lines], result.exit_code
 

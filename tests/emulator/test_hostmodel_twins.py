@@ -47,11 +47,14 @@ def test_query_twin_shape() -> None:
         "QuserStdout",
         "QuserStderr",
         "QuserExitCode",
+        "QuserCodePage",
+        "QuserReadAs",
         "WmsAvailable",
         "WmsSessions",
     ]
     assert (o.ComputerName, o.OperatorUser, o.OperatorDomain) == ("MP-LAB-001", "labadmin", "LAB")
     assert o.QuserExitCode == 0 and o.QuserStderr == "" and o.WmsAvailable is True
+    assert (o.QuserCodePage, o.QuserReadAs) == (437, "oem")  # en-US hosts print in cp437
     assert [s.id for s in parse_quser(o.QuserStdout)] == [1, 2, 3, 117]
     assert names(o.WmsSessions[0]) == ["SessionId", "UserName", "DomainName", "State", "StationId", "IsAdmin"]
     assert query(host, IncludeWms=False).WmsSessions is None
@@ -92,7 +95,8 @@ def test_act_access_denied_is_failed_and_denied() -> None:
     r = act(host, "logoff", "quser", targets_of(host, 2))
     o = r.output[0]
     assert (o.Outcome, o.Denied, o.ExitCode) == ("failed", True, 1)
-    assert o.Detail.endswith("Erreur [5]:Accès refusé.")
+    # act.ps1 runs '& logoff 2>&1': its OEM text reaches PowerShell read as cp1252.
+    assert o.Detail.endswith("Erreur [5]:AccŠs refus‚.")
     r = act(host, "logoff", "wms", targets_of(host, 117))
     o = r.output[0]
     assert (o.Outcome, o.Denied, o.ExitCode) == ("failed", True, -1) and "E_ACCESSDENIED" in o.Detail
@@ -160,3 +164,23 @@ def test_unrecognised_script_is_interpreted_not_twinned() -> None:
     r = host.run_pipeline([CommandSpec(text, True)], operator="labadmin")  # answered, never a crash
     assert r.errors and not any(isinstance(o, PSCustomObject) for o in r.output)
     assert scripts_twin.match([CommandSpec(scripts_twin.script_text("act.ps1") + "\r\n", True)]) is not None
+
+
+@pytest.mark.parametrize("locale", ["es-ES", "fr-FR", "de-DE", "it-IT"])
+def test_non_ascii_names_survive_query_and_act_reads_them_the_same_way(locale: str) -> None:
+    # query.ps1 reads quser in the OEM code page, so "maría josé" arrives intact; act.ps1's
+    # owner re-check reads it the same way, so the name the query reported matches.
+    host, events = make_host(locale=locale)
+    rows = parse_quser(query(host).QuserStdout)
+    assert "maría josé" in [s.username for s in rows]
+    r = act(host, "logoff", "quser", targets_of(host, 3))
+    assert [(o.Id, o.Outcome) for o in r.output] == [(3, "done")]
+    assert [e["username"] for e in events if e["event"] == "logoff"] == ["maría josé"]
+
+
+def test_raw_quser_over_remoting_is_damaged_and_the_parser_repairs_it() -> None:
+    # What a naive client (or the script's '& quser' fallback) gets: OEM bytes read as cp1252.
+    host, _ = make_host(locale="es-ES")
+    raw = host.run_pipeline([CommandSpec("quser", False, [])], operator="labadmin").output
+    assert "NOMBRE SESIàN" in raw[0] and any("mar¡a jos‚" in line for line in raw)
+    assert "maría josé" in [s.username for s in parse_quser("\n".join(raw), oem_codepage=850)]
