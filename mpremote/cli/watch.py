@@ -93,9 +93,17 @@ def run_watch(
     cancel = threading.Event()
     try:
         with Watcher(hosts, options) as watcher:
-            if live:  # the full-screen view lands next (issue 15); say so rather than pretend
-                con.print("watch: the live view is not available yet; use --format jsonl")
-                return ExitCode.USAGE
+            if live:
+                from mpremote.watch.view import run_view
+
+                return int(
+                    run_view(
+                        watcher,
+                        count=count,
+                        act=_action_runner(targets, limit, common),
+                        available_actions=available_actions(),
+                    )
+                )
             sink = out or sys.stdout
 
             def write(line: str) -> None:
@@ -107,3 +115,48 @@ def run_watch(
     finally:
         if out is not None:
             out.close()
+
+
+def available_actions() -> tuple[str, ...]:
+    """The actions the view offers: what this version's commands can do (lock needs issue 14)."""
+    from mpremote.hostjob import ACTIONS
+
+    return tuple(a for a in ("logoff", "disconnect", "message", "lock") if a in ACTIONS)
+
+
+def _action_runner(targets: Path, limit: list[str] | None, common: Common) -> Any:
+    """Actions from the view run exactly what ``mpremote logoff TARGETS --session HOST:ID...``
+    runs: the same preview, confirmation, owner re-check before acting, audit and report."""
+    from dataclasses import replace
+
+    from mpremote.cli import run as run_mod
+
+    action_common = replace(common, format="table", output=None, quiet=False, retry_file=None)
+    confirmed_by_cli = tuple(getattr(run_mod, "CONFIRMED_COMMANDS", ("logoff", "disconnect")))
+
+    def act(command: str, refs: list[tuple[str, int, str]], text: str | None) -> int:
+        sel: dict[str, Any] = {
+            "all": False,
+            "users": [],
+            "sessions": [f"{host}:{sid}" for host, sid, _ in refs],
+            "state": None,
+            "idle_over": None,
+            "exclude": [],
+        }
+        kwargs: dict[str, Any] = {"text": text} if text is not None else {}
+        # Only the hosts that hold these sessions are contacted (patterns repeat = intersect).
+        hosts_only = [*(limit or []), ",".join(sorted({host for host, _, _ in refs}))]
+        if command in confirmed_by_cli:
+            return run_mod.run_cli_command(command, targets, hosts_only, sel, action_common, **kwargs)
+        # message (and lock where the command does not confirm): the view still previews
+        # and asks, then runs the command as given.
+        code = run_mod.run_cli_command(command, targets, hosts_only, sel, action_common, dry_run=True, **kwargs)
+        if code != ExitCode.OK:
+            return code
+        err_console().print(f"{command} these {len(refs)} session(s)? [y/N] ", end="")
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            err_console().print("Nothing was done.")
+            return int(ExitCode.USAGE)
+        return run_mod.run_cli_command(command, targets, hosts_only, sel, action_common, yes=True, **kwargs)
+
+    return act

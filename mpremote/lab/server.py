@@ -71,6 +71,8 @@ class LabOptions:
     lab_file: Path | None = None
     #: Session events per minute per host (logons, log-offs, disconnects...; ``churn.py``).
     churn: float = 0.0
+    #: Which hosts churn (a glob on host names; the others keep their sessions still).
+    churn_hosts: str = "*"
 
     def validate(self) -> None:
         """Raise LabError naming the first bad option."""
@@ -316,7 +318,9 @@ class Lab:
         from mpremote.lab.churn import TICK_S, Churn
 
         loop = asyncio.get_running_loop()
-        models: list[Any] = [h.model for h in self.hosts]
+        import fnmatch
+
+        models: list[Any] = [h.model for h in self.hosts if fnmatch.fnmatchcase(h.name, self.options.churn_hosts)]
         churn = Churn(models, self.options.churn, self.options.seed, start=loop.time())
 
         async def run() -> None:
