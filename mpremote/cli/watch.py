@@ -47,37 +47,27 @@ def run_watch(
     count: int | None,
 ) -> int:
     from mpremote import api
-    from mpremote.cli.run import (
-        _credentials,
-        _load_hosts,
-        _selector,
-        _settings,
-        _signals_as_cancel,
-    )
-    from mpremote.context import debug_log_from_env
-    from mpremote.credentials import install_redaction
+    from mpremote.cli.run import _credentials, _load_hosts, _selector, _settings, _signals_as_cancel
     from mpremote.watch.engine import Watcher, WatchOptions, stream_jsonl
 
-    con = err_console()
+    if common.format not in WATCH_FORMATS:
+        raise UsageError("watch: --format must be table (the live view) or jsonl")
+    if count is not None and count < 1:
+        raise UsageError("--count must be at least 1")
+    interval_s = parse_interval(interval)
+    hosts = _load_hosts(targets, limit)
+    selector = _selector(sel)
+    settings = _settings(common)
+    resolver = _credentials(common)
+    # The same set-up as every command: redaction, the debug trace, every password found
+    # (or prompted for) and every host checked before any host is contacted.
+    run = api.RunContext(resolver, argv=sys.argv[1:])
+    run.start()
+    run.plan(hosts, "sessions", selector, options=run.options(settings=settings, backend=common.backend))
     try:
-        if common.format not in WATCH_FORMATS:
-            raise UsageError("watch: --format must be table (the live view) or jsonl")
-        if count is not None and count < 1:
-            raise UsageError("--count must be at least 1")
-        interval_s = parse_interval(interval)
-        hosts = _load_hosts(targets, limit)
-        selector = _selector(sel)
-        settings = _settings(common)
-        resolver = _credentials(common)
-        install_redaction(resolver)
-        debug_log_from_env()
-        run_options = api.RunOptions(settings=settings, backend=common.backend)
-        api.preflight(hosts, "sessions", selector, run_options)
-        resolver.resolve_all(hosts)
         out = open(common.output, "w", encoding="utf-8") if common.output else None  # noqa: SIM115
-    except (MpremoteError, OSError) as exc:
-        con.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
-        return ExitCode.USAGE
+    except OSError as exc:
+        raise UsageError(f"--output: cannot write {common.output}: {exc.strerror or exc}") from None
 
     options = WatchOptions(
         interval=interval_s,
@@ -118,21 +108,23 @@ def run_watch(
 
 
 def available_actions() -> tuple[str, ...]:
-    """The actions the view offers: what this version's commands can do (lock needs issue 14)."""
-    from mpremote.hostjob import ACTIONS
+    """The actions the view offers: every command of this version that acts on sessions."""
+    from mpremote.commands import ACTIONS
 
-    return tuple(a for a in ("logoff", "disconnect", "message", "lock") if a in ACTIONS)
+    return tuple(str(c) for c in ACTIONS)
 
 
 def _action_runner(targets: Path, limit: list[str] | None, common: Common) -> Any:
     """Actions from the view run exactly what ``mpremote logoff TARGETS --session HOST:ID...``
-    runs: the same preview, confirmation, owner re-check before acting, audit and report."""
+    runs: the same plan and preview, confirmation, owner re-check before acting, audit and
+    report. Only the hosts holding the chosen sessions are contacted."""
     from dataclasses import replace
 
-    from mpremote.cli import run as run_mod
+    from mpremote.cli.errors import report
+    from mpremote.cli.run import run_cli_command
+    from mpremote.commands import parse_command
 
     action_common = replace(common, format="table", output=None, quiet=False, retry_file=None)
-    confirmed_by_cli = tuple(getattr(run_mod, "CONFIRMED_COMMANDS", ("logoff", "disconnect")))
 
     def act(command: str, refs: list[tuple[str, int, str]], text: str | None) -> int:
         sel: dict[str, Any] = {
@@ -144,19 +136,21 @@ def _action_runner(targets: Path, limit: list[str] | None, common: Common) -> An
             "exclude": [],
         }
         kwargs: dict[str, Any] = {"text": text} if text is not None else {}
-        # Only the hosts that hold these sessions are contacted (patterns repeat = intersect).
+        # Repeated --limit patterns intersect: the watch's own limit and these hosts.
         hosts_only = [*(limit or []), ",".join(sorted({host for host, _, _ in refs}))]
-        if command in confirmed_by_cli:
-            return run_mod.run_cli_command(command, targets, hosts_only, sel, action_common, **kwargs)
-        # message (and lock where the command does not confirm): the view still previews
-        # and asks, then runs the command as given.
-        code = run_mod.run_cli_command(command, targets, hosts_only, sel, action_common, dry_run=True, **kwargs)
-        if code != ExitCode.OK:
-            return code
-        err_console().print(f"{command} these {len(refs)} session(s)? [y/N] ", end="")
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            err_console().print("Nothing was done.")
-            return int(ExitCode.USAGE)
-        return run_mod.run_cli_command(command, targets, hosts_only, sel, action_common, yes=True, **kwargs)
+        try:
+            if parse_command(command).info.confirm:
+                return run_cli_command(command, targets, hosts_only, sel, action_common, **kwargs)
+            # message: the command does not ask, the view still does (preview, then y/N).
+            code = run_cli_command(command, targets, hosts_only, sel, action_common, dry_run=True, **kwargs)
+            if code != ExitCode.OK:
+                return code
+            err_console().print(f"{command} these {len(refs)} session(s)? [y/N] ", end="", markup=False)
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                err_console().print("Nothing was done.")
+                return int(ExitCode.USAGE)
+            return run_cli_command(command, targets, hosts_only, sel, action_common, yes=True, **kwargs)
+        except (MpremoteError, KeyboardInterrupt) as exc:
+            return int(report(exc))
 
     return act
