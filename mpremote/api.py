@@ -66,6 +66,15 @@ class RunOptions:
     confirmed: frozenset[tuple[str, int, str]] | None = None
     #: ``logoff --warn``: called about once a second with the seconds left of the grace period.
     on_wait: Callable[[float], None] | None = None
+    #: Seconds to wait (inside the per-host deadline) for log-offs to complete and
+    #: disconnects to show; done means verified, else pending or stuck (exit 4).
+    confirm_wait: float = 5.0
+    #: Ask for each session's open applications (sessions --apps, previews).
+    apps: bool = False
+    #: Leave sessions with a flagged application alone (skipped, "open: WINWORD.EXE").
+    spare_busy: bool = False
+    #: Patterns of applications that hold unsaved work; None: mpremote.apps.DEFAULT_BUSY_APPS.
+    busy_apps: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -85,6 +94,20 @@ class RunOutcome:
         from mpremote.fanout import RETRY_STATUSES
 
         return [r.host for r in self.results if r.status in RETRY_STATUSES]
+
+
+def check_text(command: str, text: str) -> str:
+    """``--text`` of a command that needs one: not empty, not longer than the command takes
+    (msg.exe: 255 characters; refused rather than cut silently)."""
+    cmd = as_command(command)
+    if cmd is Command.MESSAGE or not cmd.info.needs_text:
+        return check_message(text)
+    name, most = cmd.info.text_name, cmd.info.text_max_chars
+    if not text.strip():
+        raise UsageError(f"--text: the {name} is empty")
+    if len(text) > most:
+        raise UsageError(f"--text: the {name} has {len(text)} characters; at most {most}")
+    return text
 
 
 def check_message(text: str) -> str:
@@ -139,7 +162,7 @@ def run_command(
 
     options = options or RunOptions()
     if as_command(command).info.needs_text:
-        text = check_message(text or "")
+        text = check_text(command, text or "")
     preflight(hosts, command, selector, options)
     run_id = new_run_id()
     operator = options.operator or _local_operator()
@@ -155,6 +178,10 @@ def run_command(
         backend=options.backend,
         settings=options.settings,
         confirmed=options.confirmed,
+        confirm_wait=options.confirm_wait,
+        apps=options.apps,
+        spare_busy=options.spare_busy,
+        busy_apps=_busy_apps(options),
     )
     credentials = options.credentials or fresh_credentials()
     processes = effective_processes(
@@ -208,6 +235,12 @@ def run_command(
     if audit:
         audit.record_run_end(run_id, int(outcome.exit_code), totals(outcome.results))
     return outcome
+
+
+def _busy_apps(options: RunOptions) -> tuple[str, ...]:
+    from mpremote.apps import DEFAULT_BUSY_APPS
+
+    return tuple(DEFAULT_BUSY_APPS if options.busy_apps is None else options.busy_apps)
 
 
 def _resolved_in_parent(credentials: CredentialSource, hosts: Sequence[Host]) -> CredentialSource:
@@ -394,7 +427,7 @@ def plan(
     options = options or RunOptions()
     cmd = as_command(command)
     if cmd.info.needs_text:
-        text = check_message(text or "")
+        text = check_text(cmd, text or "")
     if (warn_text is None) != (grace_seconds is None):
         raise UsageError("--warn and --grace go together")
     if warn_text is not None:
@@ -412,7 +445,8 @@ def _preview(plan: Plan, options: RunOptions) -> None:
     """Fill ``plan.preview`` for an action: a dry run without audit lines or data events."""
     if not plan.command.acts:
         return
-    preview_options = replace(options, dry_run=True, audit_log=None, on_event=None, confirmed=None)
+    # The preview also asks for each session's open applications: the work at risk it shows.
+    preview_options = replace(options, dry_run=True, audit_log=None, on_event=None, confirmed=None, apps=True)
     plan.preview = run_command(
         plan.hosts, plan.command, plan.selector, text=plan.text, message_seconds=plan.message_seconds,
         options=preview_options,

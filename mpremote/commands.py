@@ -25,6 +25,14 @@ class CommandInfo:
     verb: str = ""
     #: Past tense for tables: "logged off".
     done: str = ""
+    #: The most characters ``--text`` may have (msg.exe: 255) and what the text is called.
+    text_max_chars: int = 255
+    text_name: str = "message"
+    #: ``act.ps1`` re-reads quser after acting until the effect shows (``--confirm-wait``):
+    #: done means verified, else pending or stuck.
+    confirms_effect: bool = False
+    #: Only MultiPoint can do it; elsewhere every selected session is skipped with this reason.
+    multipoint_only: str | None = None
 
 
 class Command(enum.StrEnum):
@@ -35,6 +43,8 @@ class Command(enum.StrEnum):
     LOGOFF = "logoff"
     DISCONNECT = "disconnect"
     MESSAGE = "message"
+    LOCK = "lock"
+    UNLOCK = "unlock"
 
     @property
     def info(self) -> CommandInfo:
@@ -60,12 +70,21 @@ class Command(enum.StrEnum):
 _INFO: dict[Command, CommandInfo] = {
     Command.SESSIONS: CommandInfo(verb="list"),
     Command.CHECK: CommandInfo(verb="check"),
-    Command.LOGOFF: CommandInfo(acts=True, confirm=True, verb="log off", done="logged off"),
+    Command.LOGOFF: CommandInfo(acts=True, confirm=True, verb="log off", done="logged off", confirms_effect=True),
     Command.DISCONNECT: CommandInfo(
-        acts=True, confirm=True, noop_state="disconnected", verb="disconnect", done="disconnected"
+        acts=True, confirm=True, noop_state="disconnected", verb="disconnect", done="disconnected",
+        confirms_effect=True,
     ),
     Command.MESSAGE: CommandInfo(acts=True, needs_text=True, verb="message", done="messaged"),
-}
+    # MultiPoint Lock-WmsSession documents no length limit; a longer lock screen is a mistake.
+    Command.LOCK: CommandInfo(
+        acts=True, confirm=True, needs_text=True, verb="lock", done="locked", text_max_chars=512,
+        text_name="lock message", multipoint_only="lock needs MultiPoint; use disconnect",
+    ),
+    Command.UNLOCK: CommandInfo(
+        acts=True, confirm=True, verb="unlock", done="unlocked", multipoint_only="unlock needs MultiPoint"
+    ),
+}  # fmt: skip
 
 #: The commands that change sessions, in table order.
 ACTIONS: tuple[Command, ...] = tuple(c for c in Command if c.acts)

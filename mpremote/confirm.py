@@ -42,6 +42,8 @@ class PlanItem:
     user: str  # as shown: DOMAIN\name when the host said the domain
     state: str
     idle_seconds: int | None
+    #: Open applications that may hold unsaved work (the work at risk), when known.
+    busy: tuple[str, ...] = ()
 
 
 @dataclass
@@ -101,6 +103,7 @@ def plan_from_preview(command: str, results: Iterable[HostResult]) -> Plan:
                     user=f"{s.domain}\\{a.username}" if same and s is not None and s.domain else a.username,
                     state=s.state if same and s is not None else "?",
                     idle_seconds=s.idle_seconds if same and s is not None else None,
+                    busy=tuple(s.busy_apps) if same and s is not None else (),
                 )
             )
     return plan
@@ -151,6 +154,17 @@ def render_plan(plan: Plan, console: Console, description: str = "") -> None:
         console.print(lines[0], style="bold", markup=False, highlight=False)
         for text in lines[1:]:
             console.print(text, markup=False, highlight=False, soft_wrap=True)
+        at_risk = [i for i in plan.items if i.busy]
+        if at_risk:
+            console.print()
+            console.print(
+                f"Work at risk: {_plural(len(at_risk), 'session')} with an application that may hold unsaved work "
+                "(--spare-busy leaves them alone):",
+                markup=False,
+                highlight=False,
+            )
+            for i in at_risk:
+                console.print(f"  {i.host}  id {i.id}  {i.user}: {', '.join(i.busy)}", markup=False, highlight=False)
     if plan.unread:
         from mpremote.report import host_detail
 

@@ -19,8 +19,16 @@ from mpremote.errors import DeadlineError, HostError, RemoteError
 from mpremote.hosts import Host
 from mpremote.remote.connection import Connection, ConnectionSettings, properties
 from mpremote.remote.scripts import ACT, QUERY
-from mpremote.results import ErrorInfo, HostResult, HostStatus, Outcome, SessionAction, status_for_error
-from mpremote.session import Session
+from mpremote.results import (
+    UNCONFIRMED,
+    ErrorInfo,
+    HostResult,
+    HostStatus,
+    Outcome,
+    SessionAction,
+    status_for_error,
+)
+from mpremote.session import App, Session
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,9 @@ __all__ = ["ACTIONS", "BACKENDS", "MSG_MAX_CHARS", "HostQuery", "JobSpec", "run_
 BACKENDS = ("auto", "quser", "wms")
 #: msg.exe refuses longer messages.
 MSG_MAX_CHARS = 255
+#: Seconds kept back from the per-host deadline for reading act.ps1's answer and closing the
+#: connection: 15 % of what is left, between 0.3 and 1.5 s.
+CONFIRM_MARGIN_S = (0.3, 1.5)
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,19 @@ class JobSpec:
     settings: ConnectionSettings = field(default_factory=ConnectionSettings)
     #: When set, only these (host, id, username) may be acted on (the confirmed plan).
     confirmed: frozenset[tuple[str, int, str]] | None = None
+    #: Seconds to wait, in the same remote call, for log-offs to complete (sessions gone) and
+    #: disconnects to show; always cut to the host's deadline. 0: one read, no waiting.
+    confirm_wait: float = 5.0
+    #: Ask each host for every session's open applications (``sessions --apps``, previews).
+    apps: bool = False
+    #: Leave sessions with a flagged application alone (reported skipped, "open: ...").
+    spare_busy: bool = False
+    #: Glob patterns of applications that hold unsaved work (``mpremote.apps``).
+    busy_apps: tuple[str, ...] = ()
+
+    @property
+    def wants_apps(self) -> bool:
+        return self.apps or self.spare_busy
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", Command(self.command))  # a plain "logoff" is welcome
@@ -67,8 +91,11 @@ def _as_int(value: Any, default: int | None = None) -> int | None:
         return default
 
 
-def interpret_query(host: Host, obj: Any) -> HostQuery:
-    """Turn the query script's object into sessions; raise ParseError/RemoteError on nonsense."""
+def interpret_query(host: Host, obj: Any, busy_apps: tuple[str, ...] | None = None) -> HostQuery:
+    """Turn the query script's object into sessions; raise ParseError/RemoteError on nonsense.
+
+    With ``busy_apps`` (the apps were asked for) every session gets its ``apps``, flagged
+    by those patterns."""
     from mpremote.quser import is_no_sessions, parse_quser
 
     props = properties(obj)
@@ -94,6 +121,8 @@ def interpret_query(host: Host, obj: Any) -> HostQuery:
             if sid is not None and p.get("DomainName"):
                 domains[sid] = str(p["DomainName"])
         sessions = [replace(s, domain=domains.get(s.id, s.domain)) for s in sessions]
+    if busy_apps is not None:
+        sessions = _attach_apps(sessions, props.get("Apps") or [], busy_apps)
     return HostQuery(
         sessions=sessions,
         computer_name=str(props["ComputerName"]) if props.get("ComputerName") else None,
@@ -103,12 +132,64 @@ def interpret_query(host: Host, obj: Any) -> HostQuery:
     )
 
 
+def _attach_apps(sessions: list[Session], reported: list[Any], busy_apps: tuple[str, ...]) -> list[Session]:
+    from mpremote.apps import is_flagged
+
+    by_id: dict[int, list[App]] = {}
+    for item in reported:
+        p = properties(item)
+        sid = _as_int(p.get("SessionId"))
+        name = str(p.get("Name") or "").strip()
+        if sid is None or not name:
+            continue
+        by_id.setdefault(sid, []).append(App(name, is_flagged(name, busy_apps), str(p.get("Title") or "")))
+    return [
+        replace(s, apps=tuple(sorted(by_id.get(s.id, []), key=lambda a: (not a.flagged, a.name.casefold()))))
+        for s in sessions
+    ]
+
+
+def _confirmed_outcome(action: str, check: dict[str, Any]) -> tuple[Outcome, str]:
+    """What act.ps1's confirmation read means: done (verified), pending or stuck."""
+    from mpremote.errors import ParseError
+    from mpremote.quser import is_no_sessions, parse_quser
+
+    code = _as_int(check.get("QuserExitCode"), 0) or 0
+    stderr = str(check.get("QuserStderr") or "")
+    if code != 0 and not is_no_sessions(stderr, code):
+        return Outcome.PENDING, f"not verified: quser failed (exit {code}): {stderr.strip()[:150] or 'no output'}"
+    if check.get("Confirmed") is True:
+        return Outcome.DONE, "gone (verified)" if action == "logoff" else "disconnected (verified)"
+    after = str(check.get("After") or "")
+    if not after:
+        return Outcome.PENDING, "no longer listed by quser (logged off?), not seen disconnected"
+    try:
+        rows = parse_quser(after)
+    except (ParseError, ValueError):
+        rows = []
+    state = rows[0].state if rows else "unknown"
+    if state == "down":
+        return Outcome.STUCK, "still listed in the Down state when the wait ended"
+    if action == "logoff":
+        return Outcome.PENDING, f"still logging off when the wait ended (state {state})"
+    return Outcome.PENDING, f"not disconnected yet when the wait ended (state {state})"
+
+
 def _actions_from_output(action: str, output: list[Any], sent: list[Session]) -> list[SessionAction]:
     by_id = {s.id: s for s in sent}
     actions: list[SessionAction] = []
     seen: set[int] = set()
+    checks: dict[int, dict[str, Any]] = {}
     for obj in output:
         p = properties(obj)
+        if p.get("Check") == "confirm":
+            cid = _as_int(p.get("Id"))
+            if cid is not None:
+                checks[cid] = p
+    for obj in output:
+        p = properties(obj)
+        if p.get("Check") is not None:
+            continue
         sid = _as_int(p.get("Id"))
         if sid is None or sid not in by_id:
             continue
@@ -117,6 +198,9 @@ def _actions_from_output(action: str, output: list[Any], sent: list[Session]) ->
         outcome = {"done": Outcome.DONE, "vanished": Outcome.VANISHED}.get(outcome_text, Outcome.FAILED)
         denied = bool(p.get("Denied"))
         detail = str(p.get("Detail") or "")
+        if outcome is Outcome.DONE and sid in checks:
+            outcome, verified = _confirmed_outcome(action, checks[sid])
+            detail = f"{detail}; {verified}" if detail else verified
         actions.append(
             SessionAction(
                 sid,
@@ -138,6 +222,15 @@ def _actions_from_output(action: str, output: list[Any], sent: list[Session]) ->
 def _status_from_actions(actions: list[SessionAction]) -> tuple[HostStatus, ErrorInfo | None]:
     attempted = [a for a in actions if a.outcome is not Outcome.SKIPPED]
     failed = [a for a in attempted if a.outcome is Outcome.FAILED]
+    unconfirmed = [a for a in attempted if a.outcome in UNCONFIRMED]
+    if not failed and unconfirmed:
+        # Accepted but not seen to happen: the host failed its job (exit 4, retry file).
+        n = {o: sum(a.outcome is o for a in unconfirmed) for o in (Outcome.PENDING, Outcome.STUCK)}
+        counts = ", ".join(f"{k} {o.value}" for o, k in n.items() if k)
+        ids = ", ".join(str(a.id) for a in unconfirmed[:10])
+        what = f"{len(unconfirmed)} of {len(attempted)} {unconfirmed[0].action} actions"
+        msg = f"{what} not confirmed ({counts}): ids {ids}"
+        return HostStatus.FAILED, ErrorInfo("unconfirmed", msg[:300])
     if not failed:
         return HostStatus.OK, None
     kind = "denied" if all(a.error_kind == "denied" for a in failed) else "remote"
@@ -169,11 +262,33 @@ def plan_actions(host: Host, spec: JobSpec, decisions: list[Any]) -> tuple[list[
         # tsdiscon on a disconnected session changes nothing: "done" would overstate the run.
         skip([s for s in chosen if s.state == noop], f"already {noop}")
         chosen = [s for s in chosen if s.state != noop]
+    if spec.spare_busy:
+        for s in [s for s in chosen if s.busy_apps]:
+            skipped.append(
+                SessionAction(s.id, s.username, spec.command, Outcome.SKIPPED, "open: " + ", ".join(s.busy_apps))
+            )
+        chosen = [s for s in chosen if not s.busy_apps]
     if spec.confirmed is not None:
         confirmed = spec.confirmed
         skip([s for s in chosen if (host.name, s.id, s.username) not in confirmed], "appeared after you confirmed")
         chosen = [s for s in chosen if (host.name, s.id, s.username) in confirmed]
     return chosen, skipped
+
+
+def confirm_ms(wait: float) -> int:
+    """act.ps1's ConfirmMs: the wait after acting. At least 1: one read always happens."""
+    return max(1, int(wait * 1000))
+
+
+def deadline_ms(remaining: float | None) -> int:
+    """act.ps1's DeadlineMs: from the script's start, when the confirmation wait must end
+    so the whole job (acting, reading the answer, closing) ends inside the host's deadline.
+    0: no deadline. At least 1 otherwise (the one read still happens)."""
+    if remaining is None:
+        return 0
+    low, high = CONFIRM_MARGIN_S
+    margin = min(high, max(low, 0.15 * remaining))
+    return max(1, int((remaining - margin) * 1000))
 
 
 def run_host_job(
@@ -204,10 +319,15 @@ def run_host_job(
         with connect(
             host, username=username, password=password, settings=spec.settings, deadline_remaining=remaining
         ) as conn:
-            query_out = conn.run_script(QUERY, {"IncludeWms": spec.backend != "quser"})
+            query_params: dict[str, Any] = {"IncludeWms": spec.backend != "quser"}
+            if spec.wants_apps:
+                from mpremote.apps import DESKTOP_PROCESSES
+
+                query_params.update(IncludeApps=True, IgnoreApps=list(DESKTOP_PROCESSES))
+            query_out = conn.run_script(QUERY, query_params)
             if not query_out.output:
                 raise RemoteError("the query script returned nothing: " + "; ".join(query_out.errors)[:200])
-            query = interpret_query(host, query_out.output[0])
+            query = interpret_query(host, query_out.output[0], spec.busy_apps if spec.wants_apps else None)
             result.sessions = query.sessions
             backend = choose_backend(spec.backend, query)
             result.facts = {
@@ -237,6 +357,15 @@ def run_host_job(
                 result.elapsed_s = time.monotonic() - start
                 return result
             chosen, skipped = plan_actions(host, spec, decisions)
+            why = spec.command.info.multipoint_only
+            if why is not None and backend != "wms":
+                # Never a silent success: the operator learns this host cannot do it.
+                result.actions = [SessionAction(s.id, s.username, spec.command, Outcome.SKIPPED, why) for s in chosen]
+                result.actions += skipped
+                result.status = HostStatus.SKIPPED
+                result.error = ErrorInfo("unsupported", why)
+                result.elapsed_s = time.monotonic() - start
+                return result
             if spec.dry_run or not chosen:
                 would = [SessionAction(s.id, s.username, spec.command, Outcome.WOULD_DO, "dry run") for s in chosen]
                 result.actions = would + skipped
@@ -252,11 +381,17 @@ def run_host_job(
                 raise DeadlineError("per-host deadline reached before acting; nothing was sent")
             if before_act is not None:
                 before_act(host, chosen)
-            targets = [{"Id": s.id, "UserName": s.username, "LogonText": s.logon_text} for s in chosen]
+            targets = [
+                {"Id": s.id, "UserName": s.username, "LogonText": s.logon_text, "SessionName": s.session_name or ""}
+                for s in chosen
+            ]
             params: dict[str, Any] = {"Action": spec.command.value, "Backend": backend, "Targets": targets}
             if spec.command.info.needs_text:
                 params["Text"] = spec.text or ""
                 params["MessageSeconds"] = int(spec.message_seconds)
+            if spec.command.info.confirms_effect:
+                params["ConfirmMs"] = confirm_ms(spec.confirm_wait)
+                params["DeadlineMs"] = deadline_ms(deadline_remaining() if deadline_remaining else None)
             in_flight = chosen
             act_out = conn.run_script(ACT, params, acting=True)
             result.actions = _actions_from_output(spec.command, act_out.output, chosen) + skipped

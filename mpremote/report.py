@@ -111,6 +111,11 @@ def problem_lines(results: Iterable[HostResult]) -> list[str]:
     return [f"{r.host}: {r.status.value}: {host_detail(r)}" for r in results if r.status not in quiet_ok]
 
 
+def format_apps(apps: Any) -> str:
+    """``WINWORD.EXE!, calc.exe``: flagged applications first, marked with ``!``."""
+    return ", ".join(f"{a.name}!" if a.flagged else a.name for a in apps or ())
+
+
 def _user(s: Any) -> str:
     return f"{s.domain}\\{s.username}" if s.domain else s.username
 
@@ -179,6 +184,10 @@ def render_sessions_table(results: Sequence[HostResult], console: Console) -> No
     from mpremote.tables import Column, print_fitted
 
     columns = [Column(h, justify=j, drop=d, short=s) for h, j, d, s in SESSION_COLUMNS]
+    # sessions --apps: open applications, those that may hold unsaved work marked "!".
+    with_apps = any(s.apps is not None for r in results for s in r.sessions)
+    if with_apps:
+        columns.append(Column("apps (! unsaved work?)", fold=True))
     rows: list[list[Any]] = []
     problems = []
     for r in results:
@@ -187,11 +196,12 @@ def render_sessions_table(results: Sequence[HostResult], console: Console) -> No
                 Text(r.host), str(s.id), Text(_user(s)), Text(s.session_name or ""),
                 Text(s.state, style="green" if s.state == "active" else ""),
                 format_idle(s.idle_seconds), Text(s.logon_text),
+                *([Text(format_apps(s.apps))] if with_apps else []),
             ])  # fmt: skip
         if r.status is not HostStatus.OK:
             problems.append(r)
         elif not r.sessions:
-            rows.append([Text(r.host), "", Text("(no sessions)", style="dim"), "", "", "", ""])
+            rows.append([Text(r.host), "", Text("(no sessions)", style="dim"), *[""] * (len(columns) - 3)])
     print_fitted(console, columns, rows, title="sessions")
     if problems:
         bad_columns = [Column("host"), Column("status"), Column("detail", fold=True)]

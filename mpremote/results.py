@@ -43,6 +43,15 @@ class Outcome(enum.StrEnum):
     SKIPPED = "skipped"
     FAILED = "failed"
     VANISHED = "vanished"
+    #: Accepted, but the session was still logging off (or not yet disconnected) when the
+    #: bounded wait ended.
+    PENDING = "pending"
+    #: Accepted, but the session remains, e.g. in the Down state.
+    STUCK = "stuck"
+
+
+#: Outcomes of an action the host accepted but that was not seen to take effect.
+UNCONFIRMED = frozenset({Outcome.PENDING, Outcome.STUCK})
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ class SessionAction:
 
     id: int
     username: str
-    action: str  # logoff | disconnect | message
+    action: str  # logoff | disconnect | message | lock | unlock
     outcome: Outcome
     detail: str = ""
     error_kind: str | None = None  # e.g. "denied" for Error [5]

@@ -22,6 +22,25 @@ KNOWN_STATES = (
 
 
 @dataclass(frozen=True)
+class App:
+    """One open application of a session (Get-WmsApp, or a process of the session).
+
+    ``name`` is the image name (``WINWORD.EXE``); ``flagged`` says it commonly holds
+    unsaved work (see :mod:`mpremote.apps`); ``title`` is Get-WmsApp's name, when known.
+    """
+
+    name: str
+    flagged: bool = False
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "flagged": self.flagged}
+        if self.title:
+            data["title"] = self.title
+        return data
+
+
+@dataclass(frozen=True)
 class Session:
     """One row of ``quser`` output.
 
@@ -40,6 +59,13 @@ class Session:
     domain: str | None = None
     #: Extra facts from other sources (e.g. MultiPoint StationId, IsAdmin); never used to select.
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: Open applications, when they were asked for (``--apps``, ``--spare-busy``); else None.
+    apps: tuple[App, ...] | None = field(default=None, compare=False)
+
+    @property
+    def busy_apps(self) -> list[str]:
+        """Names of the open applications flagged as holding unsaved work."""
+        return [a.name for a in self.apps or () if a.flagged]
 
     @property
     def idle_seconds(self) -> int | None:
@@ -56,4 +82,5 @@ class Session:
             "idle_seconds": self.idle_seconds,
             "logon_text": self.logon_text,
             "current": self.current,
+            **({"apps": [a.to_dict() for a in self.apps]} if self.apps is not None else {}),
         }

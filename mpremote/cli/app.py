@@ -102,6 +102,7 @@ def _run(
         "mpremote sessions lab.yaml",
         "mpremote sessions lab.yaml --limit room101 --state disconnected",
         "mpremote sessions lab.yaml --format json > sessions.json",
+        "mpremote sessions lab.yaml --apps",
     ),
 )
 @handles_errors
@@ -111,6 +112,8 @@ def sessions(
     targets: o.Targets,
     limit: o.Limit = None,
     sel: Selection = None,
+    apps: o.Apps = False,
+    busy_apps: o.BusyApps = None,
     common: Common | None = None,
 ) -> int:
     """List the user sessions on every host (read-only).
@@ -120,7 +123,7 @@ def sessions(
     same selectors would touch. Use --format json for scripts.
     """
     assert common is not None
-    return _run("sessions", targets, limit, sel, common)
+    return _run("sessions", targets, limit, sel, common, apps=apps, busy_apps=busy_apps)
 
 
 @app.command(
@@ -129,6 +132,7 @@ def sessions(
         "mpremote logoff lab.yaml --all --dry-run",
         "mpremote logoff lab.yaml --limit 'labs,&room101' --state disconnected",
         "mpremote logoff lab.yaml --all -x teacher --warn 'Closing!' --grace 5m",
+        "mpremote logoff lab.yaml --all --spare-busy --yes --retry-file todo.txt",
     ),
 )
 @handles_errors
@@ -150,16 +154,24 @@ def logoff(
             "--grace", metavar="DURATION", help="With --warn: wait this long (5m), then log off.", rich_help_panel=ACT
         ),
     ] = None,
+    confirm_wait: o.ConfirmWait = None,
+    spare_busy: o.SpareBusy = False,
+    busy_apps: o.BusyApps = None,
     common: Common | None = None,
 ) -> int:
     """Log off user sessions: --all, or chosen --user / --session / --state / --idle-over.
 
     Asks for confirmation on a terminal (and refuses when stdin is not one) unless --yes.
     Each session is re-checked on the host right before it is logged off; one whose id now
-    belongs to someone else is left alone and reported as 'vanished'.
+    belongs to someone else is left alone and reported as 'vanished'. Then the same remote
+    call waits (--confirm-wait) until each session is gone: 'done' is verified; a session
+    still logging off is 'pending', one hanging in the Down state 'stuck' (exit 4).
     """
     assert common is not None
-    return _run("logoff", targets, limit, sel, common, dry_run=dry_run, yes=yes, warn=warn, grace=grace)
+    return _run(
+        "logoff", targets, limit, sel, common, dry_run=dry_run, yes=yes, warn=warn, grace=grace,
+        confirm_wait=confirm_wait, spare_busy=spare_busy, busy_apps=busy_apps,
+    )  # fmt: skip
 
 
 @app.command(
@@ -178,11 +190,73 @@ def disconnect(
     sel: Selection = None,
     dry_run: o.DryRun = False,
     yes: o.Yes = False,
+    confirm_wait: o.ConfirmWait = None,
+    spare_busy: o.SpareBusy = False,
+    busy_apps: o.BusyApps = None,
     common: Common | None = None,
 ) -> int:
-    """Disconnect sessions (users keep their work and can reconnect later)."""
+    """Disconnect sessions (users keep their work and can reconnect later).
+
+    'done' means the host was seen to list the session as disconnected (--confirm-wait).
+    """
     assert common is not None
-    return _run("disconnect", targets, limit, sel, common, dry_run=dry_run, yes=yes)
+    return _run(
+        "disconnect", targets, limit, sel, common, dry_run=dry_run, yes=yes,
+        confirm_wait=confirm_wait, spare_busy=spare_busy, busy_apps=busy_apps,
+    )  # fmt: skip
+
+
+@app.command(
+    short_help="Lock MultiPoint sessions with a message; asks first.",
+    epilog=examples(
+        "mpremote lock lab.yaml --all --text 'Eyes on the teacher'",
+        "mpremote lock lab.yaml --limit room101 --all --spare-busy --text 'Break: 10 minutes'",
+    ),
+)
+@selector_options()
+@common_options
+def lock(
+    targets: o.Targets,
+    text: Annotated[
+        str, typer.Option("--text", metavar="TEXT", help="The message shown on the locked screen.", show_default=False)
+    ],
+    limit: o.Limit = None,
+    sel: Selection = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    spare_busy: o.SpareBusy = False,
+    busy_apps: o.BusyApps = None,
+    common: Common | None = None,
+) -> int:
+    """Lock (block) sessions with a message: MultiPoint Lock-WmsSession. Undo with 'unlock'.
+
+    Hosts without MultiPoint get a skipped row ("lock needs MultiPoint; use disconnect").
+    Same safety as logoff: preview and confirmation (unless --yes), owner re-check, audit.
+    """
+    assert common is not None
+    return _run(
+        "lock", targets, limit, sel, common, dry_run=dry_run, yes=yes, text=text,
+        spare_busy=spare_busy, busy_apps=busy_apps,
+    )  # fmt: skip
+
+
+@app.command(
+    short_help="Unlock sessions locked with 'lock'; asks first.",
+    epilog=examples("mpremote unlock lab.yaml --all", "mpremote unlock lab.yaml --session mp-lab-001:3 --yes"),
+)
+@selector_options()
+@common_options
+def unlock(
+    targets: o.Targets,
+    limit: o.Limit = None,
+    sel: Selection = None,
+    dry_run: o.DryRun = False,
+    yes: o.Yes = False,
+    common: Common | None = None,
+) -> int:
+    """Unlock sessions locked with 'lock' (MultiPoint Unlock-WmsSession)."""
+    assert common is not None
+    return _run("unlock", targets, limit, sel, common, dry_run=dry_run, yes=yes)
 
 
 @app.command(

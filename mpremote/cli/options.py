@@ -235,3 +235,43 @@ Serial = Annotated[
     bool,
     typer.Option("--serial", metavar="", help="One host at a time (debugging).", rich_help_panel=CONN, hidden=True),
 ]
+
+
+ConfirmWait = Annotated[
+    str | None,
+    typer.Option(
+        "--confirm-wait",
+        metavar="DURATION",
+        help="Wait this long (default 5s) for sessions to be gone or disconnected; else pending/stuck.",
+        rich_help_panel=ACT,
+        show_default=False,
+    ),
+]
+SpareBusy = Annotated[
+    bool,
+    typer.Option(
+        "--spare-busy",
+        metavar="",
+        help="Skip sessions with an app that may hold unsaved work ('open: WINWORD.EXE').",
+        rich_help_panel=ACT,
+    ),
+]
+BusyApps = Annotated[
+    str | None,
+    typer.Option(
+        "--busy-apps",
+        metavar="NAMES",
+        help="Apps that may hold unsaved work: 'WINWORD,code' replaces the list, '+gimp' adds.",
+        rich_help_panel=ACT,
+        show_default=False,
+    ),
+]
+Apps = Annotated[
+    bool,
+    typer.Option(
+        "--apps",
+        metavar="",
+        help="Show each session's open apps; '!' marks those that may hold unsaved work.",
+        rich_help_panel=OUT,
+    ),
+]

@@ -202,6 +202,10 @@ def run_cli_command(
     grace: str | None = None,
     text: str | None = None,
     seconds: int = 60,
+    confirm_wait: str | None = None,
+    apps: bool = False,
+    spare_busy: bool = False,
+    busy_apps: str | None = None,
 ) -> int:
     """Parse, call :mod:`mpremote.api` (plan, confirm, execute in a :class:`~mpremote.api.RunContext`), render."""
     from mpremote import api, report
@@ -218,6 +222,13 @@ def run_cli_command(
             grace_s = parse_duration(grace).total_seconds()
         except ValueError as exc:
             raise UsageError(f"--grace: {exc}") from None
+    wait_s = _confirm_wait(confirm_wait)
+    try:
+        from mpremote.apps import parse_busy_apps
+
+        busy_patterns = parse_busy_apps(busy_apps)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     cmd = api.as_command(command)
     needs_confirm = cmd.info.confirm and not yes and not dry_run
     cancel = threading.Event()
@@ -239,6 +250,10 @@ def run_cli_command(
         dry_run=dry_run,
         serial=common.serial,
         cancel=cancel,
+        confirm_wait=wait_s,
+        apps=apps,
+        spare_busy=spare_busy,
+        busy_apps=busy_patterns,
     )
     kw: dict[str, Any] = {"text": text, "message_seconds": seconds, "warn_text": warn, "grace_seconds": grace_s}
     checked = run.plan(hosts, cmd, selector, options=options, preview=False, **kw)
@@ -280,6 +295,22 @@ def run_cli_command(
             outcome = run.execute(checked, confirmed=confirmed, options=acting)
     reporter.finish(outcome)
     return int(outcome.exit_code)
+
+
+#: ``--confirm-wait`` when not given: long enough for an ordinary log-off to finish.
+DEFAULT_CONFIRM_WAIT = "5s"
+
+
+def _confirm_wait(text: str | None) -> float:
+    from mpremote.selection import parse_duration
+
+    raw = DEFAULT_CONFIRM_WAIT if text is None else text.strip()
+    if raw in ("0", "0s"):
+        return 0.0
+    try:
+        return parse_duration(raw).total_seconds()
+    except ValueError as exc:
+        raise UsageError(f"--confirm-wait: {exc}") from None
 
 
 def show_targets(targets: Path, limit: list[str] | None, fmt: str) -> int:

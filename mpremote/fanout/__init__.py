@@ -245,13 +245,23 @@ def write_retry_file(path: str | os.PathLike[str], results: Iterable[HostResult]
 
     For ``--limit @path``. The file is replaced atomically and written even when empty,
     so a stale list from an earlier run never survives a clean run. Returns the count.
+    A host whose sessions were acted on but not confirmed gone (pending, stuck) is listed
+    with those session ids in a comment: a re-run acts on what is still there, so the
+    list shrinks as log-offs complete.
     """
-    names = [r.host for r in results if r.status in RETRY_STATUSES]
+    from mpremote.results import UNCONFIRMED
+
+    lines = []
+    for r in results:
+        if r.status not in RETRY_STATUSES:
+            continue
+        open_ids = [f"{a.id} {a.outcome.value}" for a in r.actions or () if a.outcome in UNCONFIRMED]
+        lines.append(f"{r.host}  # not confirmed: {', '.join(open_ids)}" if open_ids else r.host)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(f"{n}\n" for n in names)
+        fh.writelines(f"{line}\n" for line in lines)
     os.replace(tmp, path)
-    return len(names)
+    return len(lines)
 
 
 def _row(host: Host, status: HostStatus, kind: str, message: str, elapsed: float) -> HostResult:

@@ -28,7 +28,14 @@ from mpremote.lab.hostmodel import CmdletError, NativeResult
 if TYPE_CHECKING:  # pragma: no cover
     from mpremote.lab.hostmodel import EmulatedHost
 
-_WMS_CMDLETS = {"get-wmssession", "close-wmssession", "disconnect-wmssession"}
+_WMS_CMDLETS = {
+    "get-wmssession",
+    "close-wmssession",
+    "disconnect-wmssession",
+    "lock-wmssession",
+    "unlock-wmssession",
+    "get-wmsapp",
+}
 _SWITCHES = {"all", "confirm", "whatif", "force", "stream", "verbose", "debug"}
 _VAR = re.compile(r"\$(?:env:)?[A-Za-z_?][A-Za-z0-9_]*")
 
@@ -435,6 +442,60 @@ def _disconnect_wms(it: Interpreter, named: dict[str, Any], positional: list[Any
     return []
 
 
+def _lock_wms(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
+    """``Lock-WmsSession [-SessionId] N [-Message] TEXT`` (Message is mandatory, position 1)."""
+    p = _take(named, "Lock-WmsSession", ("sessionid", "message"))
+    rest = positional[1:] if "sessionid" not in p else positional
+    message = p.get("message", rest[0] if rest else None)
+    if message is None or message is True:
+        raise _StatementError(
+            contract.ErrorSpec(
+                message="Cannot process command because of one or more missing mandatory parameters: Message.",
+                exception_type="System.Management.Automation.ParameterBindingException",
+                category=int(ErrorCategory.InvalidArgument),
+                fully_qualified_error_id="MissingMandatoryParameter,Microsoft.MultiPoint.Management.LockWmsSession",
+            )
+        )
+    it.host.lock_wms_session(_session_id("Lock-WmsSession", p, positional), _text(message))
+    return []
+
+
+def _unlock_wms(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
+    p = _take(named, "Unlock-WmsSession", ("sessionid",))
+    it.host.unlock_wms_session(_session_id("Unlock-WmsSession", p, positional))
+    return []
+
+
+def _get_wms_app(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
+    p = _take(named, "Get-WmsApp", ("sessionid",))
+    return list(it.host.get_wms_app(_session_id("Get-WmsApp", p, positional)))
+
+
+def _get_process(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
+    """``Get-Process [-Id N[,N]] [-IncludeUserName]``: ProcessName, Id, SessionId, Path."""
+    from mpremote.lab.psobjects import custom_object
+
+    p = _take(named, "Get-Process", ("id", "includeusername", "name"))
+    procs = it.host.processes()
+    if "id" in p:
+        wanted = {int(v) for v in (p["id"] if isinstance(p["id"], list) else [p["id"]])}
+        procs = [pr for pr in procs if pr.pid in wanted]
+    users = {s.id: s for s in it.host.sessions()}
+    out = []
+    for pr in procs:
+        props: dict[str, Any] = {"ProcessName": pr.process_name, "Id": pr.pid, "SessionId": pr.session_id,
+                                 "Path": f"C:\\Program Files\\Lab\\{pr.image}" if pr.session_id else None}  # fmt: skip
+        if "includeusername" in p:
+            owner = users.get(pr.session_id)
+            props["UserName"] = (
+                f"{owner.domain or it.host.computer_name}\\{owner.username}"
+                if owner is not None and owner.username
+                else "NT AUTHORITY\\SYSTEM"
+            )
+        out.append(custom_object(PSTypeName="System.Diagnostics.Process", **props))
+    return out
+
+
 def _write_output(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
     p = _take(named, "Write-Output", ("inputobject",))
     return data + positional + ([p["inputobject"]] if "inputobject" in p else [])
@@ -470,6 +531,10 @@ _CMDLETS: dict[str, Callable[[Interpreter, dict[str, Any], list[Any], list[Any]]
     "get-wmssession": _get_wms,
     "close-wmssession": _close_wms,
     "disconnect-wmssession": _disconnect_wms,
+    "lock-wmssession": _lock_wms,
+    "unlock-wmssession": _unlock_wms,
+    "get-wmsapp": _get_wms_app,
+    "get-process": _get_process,
     "write-output": _write_output,
     "echo": _write_output,
     "out-null": _out_null,

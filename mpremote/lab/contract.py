@@ -50,6 +50,21 @@ class PipelineResult:
     should_exit: int | None = None
     #: A terminating error: the pipeline ends in the Failed state with this reason.
     failure: ErrorSpec | None = None
+    #: A script still running (e.g. act.ps1 waiting for log-offs to complete): the server
+    #: calls ``resume`` ``resume_after`` seconds later, without blocking anything else, and
+    #: writes its result instead; the output above stays unwritten.
+    resume: Callable[[], PipelineResult] | None = None
+    resume_after: float = 0.0
+
+    def finish(self) -> PipelineResult:
+        """The final result, waiting in this thread (in-process tests; the server does not)."""
+        import time
+
+        result = self
+        while result.resume is not None:
+            time.sleep(result.resume_after)
+            result = result.resume()
+        return result
 
 
 class HostModel(Protocol):

@@ -10,18 +10,23 @@ import fnmatch
 from dataclasses import dataclass
 
 TRANSPORT_FAULTS = ("refuse", "hang", "slow", "http500", "wsman-fault", "auth-fail", "bad-cert")
-CONTENT_FAULTS = ("garbage-quser", "no-sessions", "access-denied", "vanish", "reuse")
+CONTENT_FAULTS = ("garbage-quser", "no-sessions", "access-denied", "vanish", "reuse", "stuck", "slow-logoff")
 FAULT_KINDS = TRANSPORT_FAULTS + CONTENT_FAULTS
 
 
 @dataclass(frozen=True)
 class Fault:
     kind: str
-    #: Only for ``slow:MS``: milliseconds added to every response of that host.
+    #: ``slow:MS``: milliseconds added to every response of that host;
+    #: ``slow-logoff:MS``: how long a log-off takes to complete after it was accepted.
     slow_ms: int = 0
 
     def __str__(self) -> str:
-        return f"slow:{self.slow_ms}" if self.kind == "slow" else self.kind
+        return f"{self.kind}:{self.slow_ms}" if self.kind in _TIMED else self.kind
+
+
+#: Fault kinds that take milliseconds (``KIND:MS``).
+_TIMED = ("slow", "slow-logoff")
 
 
 def parse_fault_kind(text: str) -> Fault:
@@ -29,10 +34,10 @@ def parse_fault_kind(text: str) -> Fault:
     kind, _, arg = text.strip().partition(":")
     if kind not in FAULT_KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; valid kinds: {', '.join(FAULT_KINDS)}")
-    if kind == "slow":
+    if kind in _TIMED:
         if not arg.isdigit():
-            raise ValueError("fault 'slow' needs milliseconds, e.g. slow:500")
-        return Fault("slow", int(arg))
+            raise ValueError(f"fault {kind!r} needs milliseconds, e.g. {kind}:500")
+        return Fault(kind, int(arg))
     if arg:
         raise ValueError(f"fault {kind!r} takes no argument")
     return Fault(kind)

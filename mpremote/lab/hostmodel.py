@@ -14,6 +14,10 @@ Simplifications, stated once:
 - Over PowerShell Remoting the caller runs in session 0, so quser marks no row with ``>``.
 - Native commands print in the host's OEM code page; a remoting session reads that as cp1252
   (``read_over_remoting``), unless a project script reads it in the OEM code page itself.
+- A log-off accepted on a ``slow-logoff:MS`` host completes MS later: the session stays
+  listed (in its state) until then and is removed the next time anyone looks; on a ``stuck``
+  host it never completes and the session stays, in the Down state, until the host is healed
+  and it is logged off again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import dataclasses
 import logging
 import random
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -94,8 +99,18 @@ class CmdletError(Exception):
 class EmulatedHost:
     """A Windows MultiPoint / RDS host as PowerShell Remoting sees it. Thread-safe."""
 
-    def __init__(self, spec: HostSpec, journal: contract.JournalSink, operator_user: str = "labadmin") -> None:
+    def __init__(
+        self,
+        spec: HostSpec,
+        journal: contract.JournalSink,
+        operator_user: str = "labadmin",
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.spec = spec
+        self.clock = clock
+        #: Log-offs accepted but not complete yet (``slow-logoff``): session id -> due time.
+        self._logging_off: dict[int, float] = {}
         self.name = spec.name
         self.locale = get_locale(spec.locale)
         self.operator_user = operator_user
@@ -120,10 +135,12 @@ class EmulatedHost:
     def sessions(self) -> list[SessionSpec]:
         """A snapshot of every session (services, console, listener and users), by id."""
         with self.lock:
+            self.settle()
             return sorted(self._sessions.values(), key=lambda s: s.id)
 
     def session(self, sid: int) -> SessionSpec | None:
         with self.lock:
+            self.settle()
             return self._sessions.get(sid)
 
     # ------------------------------------------------------------------ churn (lab/churn.py)
@@ -139,6 +156,7 @@ class EmulatedHost:
         """Remove a session (the user logged off on their own) and journal ``event``."""
         with self.lock:
             s = self._sessions.pop(sid, None)
+            self._logging_off.pop(sid, None)
             if s is not None and event:
                 self._emit(event, s, **extra)
 
@@ -149,12 +167,47 @@ class EmulatedHost:
                 if s.username and s.idle_seconds is not None and not s.is_services and not s.is_listener:
                     self._sessions[sid] = dataclasses.replace(s, idle_seconds=s.idle_seconds + seconds)
 
+    def settle(self) -> None:
+        """Complete the log-offs whose time has come (journal ``logoff-complete``)."""
+        if not self._logging_off:
+            return
+        now = self.clock()
+        with self.lock:
+            for sid, due in sorted(self._logging_off.items()):
+                if due <= now:
+                    del self._logging_off[sid]
+                    s = self._sessions.pop(sid, None)
+                    if s is not None:
+                        self._emit("logoff-complete", s)
+
+    def logoff_due_in(self, sid: int) -> float | None:
+        """Seconds until an accepted log-off of ``sid`` completes: 0 when the session is
+        gone, None when it never will (``stuck``) or none was asked for."""
+        with self.lock:
+            self.settle()
+            if sid not in self._sessions:
+                return 0.0
+            due = self._logging_off.get(sid)
+            return None if due is None else max(0.0, due - self.clock())
+
+    def heal(self) -> None:
+        """Clear content faults, as an administrator fixing the host would: log-offs in
+        flight complete now; a stuck (Down) session stays until it is logged off again."""
+        with self.lock:
+            self.spec = dataclasses.replace(
+                self.spec, faults=tuple(f for f in self.spec.faults if f.kind not in ("stuck", "slow-logoff"))
+            )
+            for sid in self._logging_off:
+                self._logging_off[sid] = self.clock()
+            self.settle()
+
     def run_pipeline(self, commands: list[contract.CommandSpec], *, operator: str) -> contract.PipelineResult:
         """Run one PSRP pipeline: a project script's twin, or command lines / cmdlets."""
         from mpremote.lab import commands as commands_mod
         from mpremote.lab import scripts_twin
 
         with self.lock:
+            self.settle()
             try:
                 twin = scripts_twin.match(commands)
                 if twin is not None:
@@ -332,8 +385,19 @@ class EmulatedHost:
         return result
 
     def _logoff(self, s: SessionSpec) -> None:
-        del self._sessions[s.id]
-        self._emit("logoff", s)
+        """End the session: at once, after ``slow-logoff:MS``, or never (``stuck``: Down)."""
+        slow = next((f.slow_ms for f in self.spec.faults if f.kind == "slow-logoff"), None)
+        if self.spec.has_fault("stuck"):
+            self._sessions[s.id] = dataclasses.replace(s, state="down")
+            self._emit("logoff", s, completes="never")
+        elif slow is not None:
+            if s.id not in self._logging_off:
+                self._logging_off[s.id] = self.clock() + slow / 1000.0
+            self._emit("logoff", s, completes=f"after {slow} ms")
+        else:
+            del self._sessions[s.id]
+            self._logging_off.pop(s.id, None)
+            self._emit("logoff", s)
 
     def _disconnect(self, s: SessionSpec) -> None:
         """Already-disconnected sessions stay as they are and log nothing (doubt: real tsdiscon
@@ -438,6 +502,8 @@ class EmulatedHost:
             StationId=s.station_id or 0,
             IsAdmin=s.is_admin,
             ComputerName=self.computer_name,
+            # Lab extension (docs/lab.md): the reference lists no property for a blocked session.
+            IsBlocked=s.lock_message is not None,
         )
 
     def _wms_visible(self, s: SessionSpec) -> bool:
@@ -494,3 +560,93 @@ class EmulatedHost:
     def disconnect_wms_session(self, sid: int) -> None:
         """``Disconnect-WmsSession -SessionId N``."""
         self._wms_end("Disconnect-WmsSession", sid, disconnect=True)
+
+    def _wms_lock(self, name: str, sid: int, message: str | None) -> None:
+        self._require_wms(name)
+        s = self._wms_target(name.replace("-", ""), sid)
+        if self._protected(s) or self.spec.has_fault("access-denied"):
+            raise self._wms_error(
+                self.locale.wms_access_denied,
+                ErrorCategory.PermissionDenied,
+                f"AccessDenied,Microsoft.MultiPoint.Management.{name.replace('-', '')}",
+                "System.UnauthorizedAccessException",
+                sid,
+            )
+        self._sessions[sid] = dataclasses.replace(s, lock_message=message)
+        if message is None:
+            self._emit("unlock", s)
+        else:
+            self._emit("lock", s, text=message)
+
+    def lock_wms_session(self, sid: int, message: str) -> None:
+        """``Lock-WmsSession -SessionId N -Message TEXT``: block the desktop, show the text."""
+        self._wms_lock("Lock-WmsSession", sid, message)
+
+    def unlock_wms_session(self, sid: int) -> None:
+        """``Unlock-WmsSession -SessionId N``: unblock (an unlocked session stays unlocked)."""
+        self._wms_lock("Unlock-WmsSession", sid, None)
+
+    # ------------------------------------------------------------------ processes
+
+    def processes(self) -> list[LabProcess]:
+        """What Get-Process lists: a few session-0 services, then per user session the shell
+        processes every desktop has and the session's applications. Ids are stable."""
+        procs = [LabProcess(pid, name, 0) for pid, name in ((4, "System"), (612, "svchost.exe"),
+                                                           (700, "lsass.exe"), (1888, "wsmprovhost.exe"))]  # fmt: skip
+        for s in self.sessions():
+            if not s.username or s.is_services or s.is_listener:
+                continue
+            names = (*SHELL_PROCESSES, *s.apps) if not s.is_wmsshell else ("WmsShell.exe",)
+            for i, name in enumerate(names):
+                procs.append(LabProcess(10000 + s.id * 100 + i, name, s.id, is_app=i >= len(SHELL_PROCESSES)))
+        return procs
+
+    def get_wms_app(self, sid: int) -> list[PSCustomObject]:
+        """``Get-WmsApp -SessionId N``: the session's applications (Name, ProcessId, WindowId,
+        CreateTime, as in Microsoft's example); not the shell processes (doubt)."""
+        self._require_wms("Get-WmsApp")
+        self._wms_target("GetWmsApp", sid)
+        return [
+            custom_object(
+                Name=APP_TITLES.get(p.image.casefold(), p.image.rsplit(".", 1)[0]),
+                ProcessId=p.pid,
+                WindowId=p.pid * 48 + 4,
+                CreateTime=133_000_000_000_000_000 + p.pid,
+            )
+            for p in self.processes()
+            if p.session_id == sid and p.is_app
+        ]
+
+
+#: Processes every interactive Windows desktop session runs; not user applications.
+SHELL_PROCESSES = ("explorer.exe", "sihost.exe", "taskhostw.exe", "ctfmon.exe", "rdpclip.exe", "RuntimeBroker.exe")
+#: Get-WmsApp shows an application's name, not its image (Microsoft's example: Calculator).
+APP_TITLES = {
+    "winword.exe": "Microsoft Word",
+    "excel.exe": "Microsoft Excel",
+    "powerpnt.exe": "Microsoft PowerPoint",
+    "notepad.exe": "Notepad",
+    "code.exe": "Visual Studio Code",
+    "chrome.exe": "Google Chrome",
+    "msedge.exe": "Microsoft Edge",
+    "firefox.exe": "Firefox",
+    "soffice.bin": "LibreOffice",
+    "calc.exe": "Calculator",
+    "acrord32.exe": "Adobe Acrobat Reader",
+    "vlc.exe": "VLC media player",
+    "teams.exe": "Microsoft Teams",
+    "snippingtool.exe": "Snipping Tool",
+}
+
+
+@dataclass(frozen=True)
+class LabProcess:
+    pid: int
+    image: str  # file name with extension, as on disk (WINWORD.EXE)
+    session_id: int
+    is_app: bool = False
+
+    @property
+    def process_name(self) -> str:
+        """Get-Process's ProcessName: the image name without its extension."""
+        return self.image.rsplit(".", 1)[0] if self.image.lower().endswith(".exe") else self.image

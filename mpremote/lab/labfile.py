@@ -12,6 +12,7 @@ only sessions with a user; qwinsta lists all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ class SessionSpec:
     #: MultiPoint station the session is shown on (None: a remote RDP client or none).
     station_id: int | None = None
     is_admin: bool = False
+    #: Image names of the user's open applications (``WINWORD.EXE``), what Get-WmsApp and
+    #: per-session Get-Process show besides the shell processes every session has.
+    apps: tuple[str, ...] = ()
+    #: Lock-WmsSession's message while the session is locked (blocked); None: unlocked.
+    lock_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,7 +239,34 @@ def generate_host(name: str, sessions: int, rng: random.Random, locale: str, mul
                 is_admin=user == "teacher",
             )
         )
+    specs = seed_apps(specs, random.Random(f"apps:{name}:{rng.random()}"))
     return HostSpec(name=name, locale=locale, multipoint=multipoint, sessions=tuple(specs))
+
+
+#: What generated sessions have open: applications that hold unsaved work (flagged by
+#: mpremote's default list) and ones that do not.
+_BUSY_APPS = ("WINWORD.EXE", "EXCEL.EXE", "POWERPNT.EXE", "notepad.exe", "Code.exe", "chrome.exe", "msedge.exe",
+              "firefox.exe", "soffice.bin")  # fmt: skip
+_QUIET_APPS = ("calc.exe", "AcroRd32.exe", "vlc.exe", "Teams.exe", "SnippingTool.exe")
+
+
+def seed_apps(specs: list[SessionSpec], rng: random.Random) -> list[SessionSpec]:
+    """Give user sessions open applications: about half have one that holds unsaved work.
+
+    Drawn from a separate Random so adding apps changed no other value of a seeded lab.
+    """
+    out = []
+    for s in specs:
+        if s.username and not (s.is_console or s.is_services or s.is_listener):
+            roll = rng.random()
+            apps: list[str] = []
+            if roll < 0.45:  # about half: work at risk
+                apps.append(rng.choice(_BUSY_APPS))
+            if roll < 0.2 or roll > 0.6:  # some: only an app that holds nothing unsaved
+                apps.append(rng.choice(_QUIET_APPS))
+            s = dataclasses.replace(s, apps=tuple(apps))
+        out.append(s)
+    return out
 
 
 def generate_lab(
@@ -297,7 +330,7 @@ _HOST_KEYS = {
     "faults",
     "sessions",
 }
-_SESSION_KEYS = {"user", "domain", "id", "session", "state", "idle", "logon", "admin", "station"}
+_SESSION_KEYS = {"user", "domain", "id", "session", "state", "idle", "logon", "admin", "station", "apps"}
 _DEFAULT_KEYS = {"locale", "date_format", "multipoint", "domain"}
 
 
@@ -393,7 +426,16 @@ def _read_session(r: _Reader, node: Any, where: str, default_domain: str) -> Ses
         logon=logon,
         station_id=r.get(node, "station", where, int, None),
         is_admin=r.get(node, "admin", where, bool, False),
+        apps=_read_apps(r, node, where),
     )
+
+
+def _read_apps(r: _Reader, node: _LineDict, where: str) -> tuple[str, ...]:
+    apps = r.get(node, "apps", where, list, [])
+    for i, name in enumerate(apps):
+        if not isinstance(name, str) or not name.strip() or "\\" in name or "/" in name:
+            raise r.fail(node, "apps", where, f"[{i}]: an image name such as WINWORD.EXE, got {name!r}")
+    return tuple(a.strip() for a in apps)
 
 
 def _read_host(r: _Reader, node: Any, where: str, defaults: dict[str, Any]) -> HostSpec:

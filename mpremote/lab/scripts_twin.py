@@ -12,7 +12,9 @@ If a script changes in ways its twin does not know, the twin is wrong: keep the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -170,11 +172,12 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
     """query.ps1: quser's stdout/stderr read in the OEM code page (Invoke-Quser), plus
     Get-WmsSession -All if present."""
     try:
-        params = bind(spec, ["IncludeWms"])
+        params = bind(spec, ["IncludeWms", "IncludeApps", "IgnoreApps"])
     except BindingError as exc:
         return _run_failed(exc.spec)
     include = params.get("IncludeWms", True)
-    if not isinstance(include, bool | int):
+    include_apps = params.get("IncludeApps", False)
+    if not isinstance(include, bool | int) or not isinstance(include_apps, bool | int):
         return _run_failed(
             _binding_error(
                 "Cannot process argument transformation on parameter 'IncludeWms'. Boolean parameters "
@@ -212,14 +215,43 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
                 QuserReadAs="oem",
                 WmsAvailable=wms is not None,
                 WmsSessions=wms,
+                Apps=_query_apps(host, wms, params.get("IgnoreApps")) if include_apps else None,
             )
         ]
     )
 
 
+def _query_apps(host: EmulatedHost, wms: list[Any] | None, ignore: Any) -> list[Any]:
+    """query.ps1's apps block: Get-WmsApp per MultiPoint session, else user-session processes."""
+    procs = {p.pid: p for p in host.processes() if p.session_id > 0}
+    apps: list[Any] = []
+    if wms is not None:
+        for w in wms:
+            sid = to_int(prop(w, "SessionId"))
+            try:
+                found = host.get_wms_app(sid)
+            except Exception:  # -ErrorAction SilentlyContinue
+                found = []
+            for a in found:
+                p = procs.get(to_int(prop(a, "ProcessId")))
+                title = to_str(prop(a, "Name"))
+                apps.append(custom_object(SessionId=sid, Name=p.image if p else title, Title=title))
+        return apps
+    names = ignore if isinstance(ignore, list | tuple) else ([] if ignore is None else [ignore])
+    skip = {_ord_upper(to_str(n)) for n in names}
+    for p in procs.values():
+        if _ord_upper(p.process_name) in skip:
+            continue
+        apps.append(custom_object(SessionId=p.session_id, Name=p.image, Title=""))
+    return apps
+
+
 # --------------------------------------------------------------------------- act.ps1
 
-_ACT_PARAMS = ["Action", "Backend", "Targets", "Text", "MessageSeconds"]
+_ACT_PARAMS = ["Action", "Backend", "Targets", "Text", "MessageSeconds", "ConfirmMs", "DeadlineMs"]
+_ACTIONS = ("logoff", "disconnect", "message", "lock", "unlock")
+#: act.ps1's Start-Sleep between two confirmation reads.
+_CONFIRM_POLL_S = 0.25
 _VANISHED_DETAIL = "session no longer belongs to this user; left alone"
 
 
@@ -275,6 +307,12 @@ def _act_one(host: EmulatedHost, action: str, backend: str, sid: int, text: str,
     try:
         if action == "message":
             result = host.msg([str(sid), f"/time:{seconds}"], stdin=text + "\r\n")
+        elif action in ("lock", "unlock"):
+            if action == "lock":
+                host.lock_wms_session(sid, text)
+            else:
+                host.unlock_wms_session(sid)
+            return [], 0
         elif backend == "wms":
             (host.close_wms_session if action == "logoff" else host.disconnect_wms_session)(sid)
             return [], 0
@@ -303,17 +341,21 @@ def run_act(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> co
                     if name in params
                     else "MissingMandatoryParameter,act.ps1",
                 )
-        action = _validate_set(params, "Action", ("logoff", "disconnect", "message"))
+        action = _validate_set(params, "Action", _ACTIONS)
         backend = _validate_set(params, "Backend", ("quser", "wms"))
         seconds = to_int(params.get("MessageSeconds", 60))
+        confirm_ms = to_int(params.get("ConfirmMs", 0))
+        deadline_ms = to_int(params.get("DeadlineMs", 0))
     except (BindingError, ValueError) as exc:
         spec_ = exc.spec if isinstance(exc, BindingError) else _binding_error(str(exc), "ParameterArgument").spec
         return _run_failed(spec_)
     targets = params["Targets"]
     targets = list(targets) if isinstance(targets, list | tuple) else [targets]
     text = to_str(params.get("Text", ""))
+    started = host.clock()
     out: list[Any] = []
     errors: list[contract.ErrorSpec] = []
+    acted: list[_Acted] = []
     sid: int | None = None
     for t in targets:
         try:
@@ -352,4 +394,95 @@ def run_act(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> co
                 Detail=detail,
             )
         )
+        if code == 0:
+            acted.append(_Acted(the_id, user, logon, to_str(prop(t, "SessionName"))))
+    if confirm_ms > 0 and acted and action in ("logoff", "disconnect"):
+        budget = confirm_ms / 1000.0
+        now = host.clock()
+        if deadline_ms > 0:  # never past DeadlineMs from the script's start
+            budget = min(budget, started + deadline_ms / 1000.0 - now)
+        return _confirm(host, action, acted, out, errors, now, budget)
     return contract.PipelineResult(output=out, errors=errors)
+
+
+# --------------------------------------------------------------------------- act.ps1: confirmation
+
+
+@dataclass
+class _Acted:
+    id: int
+    user: str
+    logon: str
+    session_name: str
+    confirmed: bool = False
+    after: str = ""
+
+
+def find_session_row(lines: list[str], sid: int, user: str, logon: str) -> str | None:
+    """Find-SessionRow: the quser row of ``sid`` if it still shows ``logon`` (the name is
+    not compared: over remoting it may arrive in another code page; ``user`` only gives
+    the USERNAME column's width)."""
+    for line in lines[1:]:
+        if len(line) < 2 or not line.rstrip().endswith(" " + logon):
+            continue
+        rest = line[1 + len(user) :] if len(user) >= 22 else line[23:]
+        first = next((w for w in rest.split(" ") if w and w.isascii() and w.isdigit()), None)
+        if first is not None and int(first) == sid:
+            return line
+    return None
+
+
+def _confirm(
+    host: EmulatedHost,
+    action: str,
+    acted: list[_Acted],
+    out: list[Any],
+    errors: list[contract.ErrorSpec],
+    start: float,
+    budget: float,
+) -> contract.PipelineResult:
+    """One pass of act.ps1's confirmation loop; when sessions are still there and time is
+    left, the pipeline goes on running (``resume``) until the read that would find them gone
+    (a log-off due later), or the end of the wait, instead of blocking the lab in a sleep."""
+    with host.lock:
+        host.settle()
+        result = host.quser([])  # Invoke-Quser: read in the OEM code page
+        host.last_exit_code = result.exit_code
+        stdout = result.stdout
+        waits: list[float] = []
+        for a in acted:
+            row = find_session_row(stdout, a.id, a.user, a.logon) if result.exit_code == 0 else None
+            if action == "logoff":
+                a.confirmed = row is None
+            else:
+                words = {w.casefold() for w in row[1:].split(" ") if w} if row is not None else set()
+                a.confirmed = row is not None and a.session_name.casefold() not in words
+            a.after = f"{stdout[0]}\n{row}" if row is not None else ""
+            if not a.confirmed:
+                due = host.logoff_due_in(a.id) if action == "logoff" else None
+                waits.append(float("inf") if due is None else due)
+        left = budget - (host.clock() - start)
+        if waits and result.exit_code == 0 and left > 0:
+            longest = max(waits)
+            need = (
+                left
+                if math.isinf(longest)
+                else max(_CONFIRM_POLL_S, math.ceil(longest / _CONFIRM_POLL_S) * _CONFIRM_POLL_S)
+            )
+            return contract.PipelineResult(
+                resume=lambda: _confirm(host, action, acted, out, errors, start, budget),
+                resume_after=min(left, need),
+            )
+        stderr = "\n".join(result.stderr)
+        confirm = [
+            custom_object(
+                Check="confirm",
+                Id=a.id,
+                Confirmed=a.confirmed,
+                After=a.after,
+                QuserExitCode=result.exit_code,
+                QuserStderr=stderr,
+            )
+            for a in acted
+        ]
+    return contract.PipelineResult(output=out + confirm, errors=errors)

@@ -60,6 +60,8 @@ _MAX_SHELLS_TEXT = (
     "of 25 concurrent shells, which has been exceeded. Close existing shells or raise the quota for "
     "this user."
 )
+#: Envelope size for output written outside a request (a resumed script): WSMan's default.
+_RESUME_ENVELOPE = 153600
 _TIMEOUT_TEXT = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout."
 
 
@@ -457,6 +459,13 @@ class WSManEndpoint:
         except Exception as exc:  # the host model's bug becomes a failed pipeline, not a dead lab
             log.exception("%s: host model failed", self.name)
             result = PipelineResult(failure=ErrorSpec(f"Emulated host error: {type(exc).__name__}: {exc}"))
+        self._finish(pipeline, result)
+
+    def _finish(self, pipeline: ServerPipeline, result: PipelineResult) -> None:
+        """Write a result back, or (a script still running) come back later on the loop."""
+        if result.resume is not None:
+            asyncio.get_running_loop().call_later(result.resume_after, self._resume, pipeline, result.resume)
+            return
         for value in result.output:
             pipeline.write_output(value)
         for err in result.errors:
@@ -477,3 +486,16 @@ class WSManEndpoint:
             pipeline._change_state(PSInvocationState.Failed, record)  # psrpcore has no public "fail"
         else:
             pipeline.complete()
+
+    def _resume(self, pipeline: ServerPipeline, resume: Callable[[], PipelineResult]) -> None:
+        """A script's continuation (on the loop): write its result and wake the Receive."""
+        shell = next((sh for sh in self._shells.values() for c in sh.commands.values() if c.pipeline is pipeline), None)
+        if shell is None or pipeline.state != PSInvocationState.Running:
+            return  # the client stopped the command or closed the shell meanwhile
+        try:
+            result = resume()
+        except Exception as exc:
+            log.exception("%s: host model failed", self.name)
+            result = PipelineResult(failure=ErrorSpec(f"Emulated host error: {type(exc).__name__}: {exc}"))
+        self._finish(pipeline, result)
+        self._drain(shell, _RESUME_ENVELOPE)

@@ -51,7 +51,9 @@ def test_query_twin_shape() -> None:
         "QuserReadAs",
         "WmsAvailable",
         "WmsSessions",
+        "Apps",
     ]
+    assert o.Apps is None  # only with IncludeApps
     assert (o.ComputerName, o.OperatorUser, o.OperatorDomain) == ("MP-LAB-001", "labadmin", "LAB")
     assert o.QuserExitCode == 0 and o.QuserStderr == "" and o.WmsAvailable is True
     assert (o.QuserCodePage, o.QuserReadAs) == (437, "oem")  # en-US hosts print in cp437

@@ -31,7 +31,9 @@ from mpremote.lab.server import Lab, LabOptions
 SECRET = "Xq7-Rel-Pa55w0rd"
 
 #: One host per fault kind, in lab order; mp-lab-013 is healthy. ``slow`` is a healthy
-#: host that answers late (well within the deadline): it must end ``ok``.
+#: host that answers late (well within the deadline): it must end ``ok``; so must
+#: ``slow-logoff`` (its log-offs complete within the confirmation wait). On ``stuck`` a
+#: log-off never completes: reported ``stuck``, never ``done``.
 FAULT_HOSTS: dict[str, str] = {
     "mp-lab-001": "refuse",
     "mp-lab-002": "hang",
@@ -45,9 +47,11 @@ FAULT_HOSTS: dict[str, str] = {
     "mp-lab-010": "access-denied",
     "mp-lab-011": "vanish",
     "mp-lab-012": "reuse",
+    "mp-lab-014": "stuck",
+    "mp-lab-015": "slow-logoff:200",
 }
 HEALTHY = "mp-lab-013"
-LAB_HOSTS = 13
+LAB_HOSTS = 15
 
 #: Generous slack for "a hung host does not hold the run" (CI runners have 2 busy cores).
 MARGIN_S = 3.0

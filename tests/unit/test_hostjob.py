@@ -87,7 +87,9 @@ def test_the_act_script_gets_the_user_and_logon_seen_by_the_query() -> None:
     fake = FakeConnection(query_object())
     run(fake, command="logoff", selector=Selector(users=("ana",)))
     ((_, params),) = [c for c in fake.calls if c[0] == "act.ps1"]
-    assert params["Targets"] == [{"Id": 3, "UserName": "ana", "LogonText": "7/26/2018 7:29 PM"}]
+    assert params["Targets"] == [
+        {"Id": 3, "UserName": "ana", "LogonText": "7/26/2018 7:29 PM", "SessionName": "rdp-tcp#3"}
+    ]
 
 
 def test_dry_run_sends_no_action() -> None:

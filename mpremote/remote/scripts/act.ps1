@@ -1,16 +1,21 @@
-# mpremote act (v1). Logs off, disconnects or messages the given sessions.
+# mpremote act (v1). Logs off, disconnects, messages, locks or unlocks the given sessions.
 # For every target it first re-checks, immediately before acting, that the session id
 # still belongs to the user (and logon time) seen by the query; otherwise it reports
 # 'vanished' and does nothing to that id. User names and message text arrive only as
 # PSRP parameters; the message reaches msg.exe on its standard input, never its command line.
+# With ConfirmMs > 0, log-offs and disconnects are then confirmed (see the end); DeadlineMs
+# (from the script's start) bounds that wait so the whole call ends inside the caller's deadline.
 param(
-    [Parameter(Mandatory = $true)][ValidateSet('logoff', 'disconnect', 'message')][string]$Action,
+    [Parameter(Mandatory = $true)][ValidateSet('logoff', 'disconnect', 'message', 'lock', 'unlock')][string]$Action,
     [Parameter(Mandatory = $true)][ValidateSet('quser', 'wms')][string]$Backend,
     [Parameter(Mandatory = $true)][object[]]$Targets,
     [string]$Text = '',
-    [int]$MessageSeconds = 60
+    [int]$MessageSeconds = 60,
+    [int]$ConfirmMs = 0,
+    [int]$DeadlineMs = 0
 )
 $ErrorActionPreference = 'Continue'
+$started = [DateTime]::UtcNow
 
 # quser prints in the host's OEM code page (850 in western Europe, 437 in the US). A remoting
 # session has no console, and '& quser' would decode those bytes as ANSI (1252): 'SESIÓN'
@@ -75,6 +80,23 @@ function Test-SessionOwner([int]$Id, [string]$User, [string]$Logon) {
     return $false
 }
 
+# The quser row of session $Id if it still shows logon time $Logon, else $null. The user
+# name is not compared: read over remoting, a name with accents may arrive in another code
+# page; the id with the same logon time is the same session. $User only gives the width of
+# the USERNAME column (it is wider than 22 only for long names).
+function Find-SessionRow([string[]]$Lines, [int]$Id, [string]$User, [string]$Logon) {
+    foreach ($line in ($Lines | Select-Object -Skip 1)) {
+        if ($line.Length -lt 2 -or -not $line.TrimEnd().EndsWith(' ' + $Logon)) { continue }
+        $rest = $line.Substring([Math]::Min($line.Length, $(if ($User.Length -ge 22) { 1 + $User.Length } else { 23 })))
+        # After the user name: SESSIONNAME (may be blank, never all digits), then ID.
+        $words = @($rest.Split(' ', [StringSplitOptions]::RemoveEmptyEntries))
+        $first = @($words | Where-Object { $_ -match '^\d+$' } | Select-Object -First 1)
+        if ($first.Count -eq 1 -and [int]$first[0] -eq $Id) { return $line }
+    }
+    return $null
+}
+
+$acted = New-Object System.Collections.Generic.List[object]
 foreach ($t in $Targets) {
     $id = [int]$t.Id
     $user = [string]$t.UserName
@@ -90,6 +112,10 @@ foreach ($t in $Targets) {
         if ($Action -eq 'message') {
             $output = @($Text | & msg $id "/time:$MessageSeconds" 2>&1)
             $code = $LASTEXITCODE
+        } elseif ($Action -eq 'lock') {
+            $output = @(Lock-WmsSession -SessionId $id -Message $Text -ErrorAction Stop 2>&1)
+        } elseif ($Action -eq 'unlock') {
+            $output = @(Unlock-WmsSession -SessionId $id -ErrorAction Stop 2>&1)
         } elseif ($Backend -eq 'wms' -and $Action -eq 'logoff') {
             $output = @(Close-WmsSession -SessionId $id -Confirm:$false -ErrorAction Stop 2>&1)
         } elseif ($Backend -eq 'wms') {
@@ -111,5 +137,41 @@ foreach ($t in $Targets) {
         Outcome = $(if ($code -eq 0) { 'done' } else { 'failed' })
         Denied = ($code -ne 0 -and ($detail -match '\[5\]' -or $detail -match 'denied'))
         ExitCode = $code; Detail = $detail
+    }
+    if ($code -eq 0) {
+        $acted.Add([PSCustomObject]@{ Id = $id; UserName = $user; LogonText = $logon
+            SessionName = [string]$t.SessionName; Confirmed = $false; After = '' })
+    }
+}
+
+# Confirmation: re-read quser until every session acted on is gone (logoff) or lists no
+# session name any more (disconnect: Windows blanks it), or ConfirmMs has passed. One
+# object per session: Check = 'confirm', Confirmed, and the header + row still listed.
+if ($ConfirmMs -gt 0 -and $acted.Count -gt 0 -and ($Action -eq 'logoff' -or $Action -eq 'disconnect')) {
+    $until = [DateTime]::UtcNow.AddMilliseconds($ConfirmMs)
+    if ($DeadlineMs -gt 0 -and $started.AddMilliseconds($DeadlineMs) -lt $until) { $until = $started.AddMilliseconds($DeadlineMs) }
+    while ($true) {
+        $q = Invoke-Quser -Arguments @()
+        $qout = @($q.Out); $qerr = @($q.Err); $qexit = $q.Exit
+        $open = 0
+        foreach ($a in $acted) {
+            $row = $null
+            if ($qexit -eq 0) { $row = Find-SessionRow $qout $a.Id $a.UserName $a.LogonText }
+            if ($Action -eq 'logoff') {
+                $a.Confirmed = ($null -eq $row)
+            } else {
+                $words = if ($null -ne $row) { @($row.Substring(1).Split(' ', [StringSplitOptions]::RemoveEmptyEntries)) } else { @() }
+                $a.Confirmed = ($null -ne $row) -and -not ($words -contains $a.SessionName)
+            }
+            $a.After = $(if ($null -ne $row) { $qout[0] + "`n" + $row } else { '' })
+            if (-not $a.Confirmed) { $open++ }
+        }
+        $left = ($until - [DateTime]::UtcNow).TotalMilliseconds
+        if ($open -eq 0 -or $qexit -ne 0 -or $left -le 0) { break }
+        Start-Sleep -Milliseconds ([int][Math]::Min(250, $left))
+    }
+    foreach ($a in $acted) {
+        [PSCustomObject]@{ Check = 'confirm'; Id = $a.Id; Confirmed = $a.Confirmed; After = $a.After
+            QuserExitCode = $qexit; QuserStderr = ($qerr -join "`n") }
     }
 }

@@ -2,7 +2,9 @@
 # Sent as script text exactly as stored in the package; every value arrives as a PSRP
 # parameter, nothing is ever spliced into this text.
 param(
-    [bool]$IncludeWms = $true
+    [bool]$IncludeWms = $true,
+    [bool]$IncludeApps = $false,
+    [string[]]$IgnoreApps = @()
 )
 $ErrorActionPreference = 'Continue'
 
@@ -60,6 +62,30 @@ if ($IncludeWms -and (Get-Command -Name Get-WmsSession -ErrorAction SilentlyCont
         }
     })
 }
+$apps = $null
+if ($IncludeApps) {
+    # Open applications per session: Get-WmsApp where MultiPoint is (with each window's
+    # process image name), else every process of a user session but those in IgnoreApps.
+    $procs = @{}
+    Get-Process -ErrorAction SilentlyContinue | Where-Object { $_.SessionId -gt 0 } |
+        ForEach-Object { $procs[[int]$_.Id] = $_ }
+    $apps = New-Object System.Collections.Generic.List[object]
+    if ($null -ne $wms) {
+        foreach ($w in $wms) {
+            foreach ($a in @(Get-WmsApp -SessionId $w.SessionId -ErrorAction SilentlyContinue)) {
+                $p = $procs[[int]$a.ProcessId]
+                $image = $(if ($null -eq $p) { [string]$a.Name } elseif ($p.Path) { [IO.Path]::GetFileName($p.Path) } else { $p.ProcessName + '.exe' })
+                $apps.Add([PSCustomObject]@{ SessionId = [int]$w.SessionId; Name = $image; Title = [string]$a.Name })
+            }
+        }
+    } else {
+        foreach ($p in $procs.Values) {
+            if ($IgnoreApps -contains $p.ProcessName) { continue }
+            $image = $(if ($p.Path) { [IO.Path]::GetFileName($p.Path) } else { $p.ProcessName + '.exe' })
+            $apps.Add([PSCustomObject]@{ SessionId = [int]$p.SessionId; Name = $image; Title = '' })
+        }
+    }
+}
 [PSCustomObject]@{
     ComputerName   = $env:COMPUTERNAME
     OperatorUser   = [Environment]::UserName
@@ -71,4 +97,5 @@ if ($IncludeWms -and (Get-Command -Name Get-WmsSession -ErrorAction SilentlyCont
     QuserReadAs    = $quser.ReadAs
     WmsAvailable   = ($null -ne $wms)
     WmsSessions    = $wms
+    Apps           = $apps
 }

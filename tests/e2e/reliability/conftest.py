@@ -17,7 +17,7 @@ from tests.support.helpers import LAB_HOSTS, SECRET, fault_rules, start_lab
 
 @pytest.fixture
 def fault_lab(tmp_path: Path) -> Iterator[Lab]:
-    """A fresh 13-host lab: every fault kind on its own host, and a healthy one."""
+    """A fresh 15-host lab: every fault kind on its own host, and a healthy one."""
     lab = start_lab(tmp_path, hosts=LAB_HOSTS, sessions_per_host=5, faults=fault_rules())
     try:
         yield lab

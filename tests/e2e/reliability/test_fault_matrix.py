@@ -52,12 +52,14 @@ EXPECTED: dict[str, tuple[HostStatus, str | None]] = {
     "access-denied": (HostStatus.OK, None),  # reading sessions is allowed; acting is not
     "vanish": (HostStatus.OK, None),
     "reuse": (HostStatus.OK, None),
+    "stuck": (HostStatus.OK, None),  # only a log-off is affected
+    "slow-logoff": (HostStatus.OK, None),  # log-offs complete within the confirmation wait
     "healthy": (HostStatus.OK, None),
 }
 #: Where an action command differs: Windows answers Error [5] to logoff and tsdiscon
 #: (msg is not refused: the lab's access-denied host denies session changes only).
 ACTION_OVERRIDES: dict[str, dict[str, tuple[HostStatus, str | None]]] = {
-    "logoff": {"access-denied": (HostStatus.FAILED, "denied")},
+    "logoff": {"access-denied": (HostStatus.FAILED, "denied"), "stuck": (HostStatus.FAILED, "unconfirmed")},
     "disconnect": {"access-denied": (HostStatus.FAILED, "denied")},
     "message": {},
 }
@@ -118,11 +120,24 @@ def test_every_fault_gets_one_correct_row_and_healthy_hosts_are_done(
 def check_actions(lab: Lab, command: str, by_host: dict[str, Any], before: dict[str, dict[int, Any]]) -> None:
     """Healthy hosts fully done; vanish/reuse/denied hosts untouched; journal == report."""
     event = JOURNAL_EVENT[command]
-    reported_done = {
-        (r.host, event, a.id) for r in by_host.values() for a in r.actions or () if a.outcome is Outcome.DONE
-    }
+    accepted = (Outcome.DONE, Outcome.PENDING, Outcome.STUCK)  # the host played it
+    reported_done = {(r.host, event, a.id) for r in by_host.values() for a in r.actions or () if a.outcome in accepted}
     # Exactly what the hosts played, no more and no less.
     assert effects(lab) == reported_done
+
+    # stuck: a log-off is accepted but never completes: reported stuck, the sessions stay
+    # (Down); slow-logoff: completes within the wait, so done means gone.
+    stuck, slow = by_host["mp-lab-014"], by_host["mp-lab-015"]
+    stuck_after = {s.id: s for s in lab.host("mp-lab-014").model.sessions()}
+    for a in stuck.actions:
+        if command == "logoff" and a.outcome is not Outcome.SKIPPED:
+            assert a.outcome is Outcome.STUCK and stuck_after[a.id].state == "down"
+        elif a.outcome is not Outcome.SKIPPED:
+            assert a.outcome is Outcome.DONE
+    slow_done = [a for a in slow.actions if a.outcome is not Outcome.SKIPPED]
+    assert slow_done and all(a.outcome is Outcome.DONE for a in slow_done)
+    if command == "logoff":
+        assert not {a.id for a in slow_done} & {s.id for s in lab.host("mp-lab-015").model.sessions()}
 
     for name in (HEALTHY, "mp-lab-003"):  # the healthy host and the slow one
         r = by_host[name]
@@ -182,7 +197,7 @@ def check_audit(path: Path, outcome: Any, command: str) -> None:
     for r in outcome.results:
         for a in r.actions or ():
             assert finals[(r.host, a.id)] == [a.outcome.value]
-            if a.outcome in (Outcome.DONE, Outcome.VANISHED, Outcome.FAILED):
+            if a.outcome in (Outcome.DONE, Outcome.VANISHED, Outcome.FAILED, Outcome.PENDING, Outcome.STUCK):
                 assert (r.host, a.id) in sending, "an action was sent without its intent being logged first"
     assert sum(len(v) for v in finals.values()) == sum(len(r.actions or ()) for r in outcome.results)
     if command == "sessions":
@@ -190,7 +205,7 @@ def check_audit(path: Path, outcome: Any, command: str) -> None:
 
 
 def test_cli_run_over_every_fault_exits_12_within_the_deadline(fault_lab: Lab, tmp_path: Path) -> None:
-    """The acceptance run: 13 hosts holding every fault kind, the real CLI, one row per host."""
+    """The acceptance run: 15 hosts holding every fault kind, the real CLI, one row per host."""
     audit = tmp_path / "audit.jsonl"
     timeout = 3
     res = run_cli(
