@@ -11,7 +11,6 @@ for r in outcome.results: ...
 
 from __future__ import annotations
 
-import getpass
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ from mpremote.errors import UsageError
 from mpremote.hostjob import BACKENDS, MSG_MAX_CHARS, JobSpec, run_host_job
 from mpremote.hosts import Host
 from mpremote.remote.connection import ConnectionSettings, resolve_endpoint
-from mpremote.results import ExitCode, HostResult, HostStatus, Outcome, exit_code, totals
+from mpremote.results import ExitCode, HostResult, HostStatus, Outcome, exit_code, failed_hosts, totals
 from mpremote.selection import Selector
 from mpremote.session import Session
 
@@ -91,9 +90,7 @@ class RunOutcome:
     @property
     def failed_hosts(self) -> list[str]:
         """Hosts worth re-running (the retry file's rule: failed, unreachable, interrupted)."""
-        from mpremote.fanout import RETRY_STATUSES
-
-        return [r.host for r in self.results if r.status in RETRY_STATUSES]
+        return failed_hosts(self.results)
 
 
 def check_text(command: str, text: str) -> str:
@@ -157,7 +154,7 @@ def run_command(
     options: RunOptions | None = None,
 ) -> RunOutcome:
     """Run one command over many hosts; exactly one HostResult per host, in host order."""
-    from mpremote.audit import AuditLog, new_run_id
+    from mpremote.audit import AuditLog, local_operator, new_run_id
     from mpremote.fanout import Deadline, effective_processes, run_hosts
 
     options = options or RunOptions()
@@ -165,7 +162,7 @@ def run_command(
         text = check_text(command, text or "")
     preflight(hosts, command, selector, options)
     run_id = new_run_id()
-    operator = options.operator or _local_operator()
+    operator = options.operator or local_operator()
     audit = AuditLog(options.audit_log, redact=options.redact) if options.audit_log else None
     if audit:
         audit.record_run_start(run_id, operator, command, list(options.argv), len(hosts))
@@ -334,11 +331,11 @@ def _audit_skipped_phase(options: RunOptions, command: str, outcome: RunOutcome)
     """The audit log says the log-off phase was interrupted before it started (exit 130)."""
     if not options.audit_log:
         return
-    from mpremote.audit import AuditLog, new_run_id
+    from mpremote.audit import AuditLog, local_operator, new_run_id
 
     audit = AuditLog(options.audit_log, redact=options.redact)
     run_id = new_run_id()
-    audit.record_run_start(run_id, options.operator or _local_operator(), command, list(options.argv), 0)
+    audit.record_run_start(run_id, options.operator or local_operator(), command, list(options.argv), 0)
     audit.record_run_end(run_id, int(ExitCode.INTERRUPTED), totals(outcome.results))
 
 
@@ -349,13 +346,6 @@ def _mark_interrupted(results: list[HostResult]) -> list[HostResult]:
         r.status = HostStatus.INTERRUPTED
         r.error = ErrorInfo("interrupted", "interrupted during the grace period; nobody was logged off")
     return results
-
-
-def _local_operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (containers): still audit something
-        return "unknown"
 
 
 # -- one library path: plan, then execute (the CLI and ``policy run`` both use it) ----------
@@ -560,7 +550,7 @@ class RunContext:
         """:func:`execute`, then the retry file (failed, unreachable and interrupted hosts)."""
         outcome = execute(plan, confirmed=confirmed, options=options or self.options())
         if self.retry_file:
-            from mpremote.fanout import write_retry_file
+            from mpremote.targets.retry import write_retry_file
 
             write_retry_file(self.retry_file, outcome.results)
         return outcome

@@ -62,11 +62,9 @@ class HostError(MpremoteError):
 
     kind = "error"
 
-    def __init__(self, message: str, *, delivered: bool = False) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        #: True when an action may have reached the host: never retried.
-        self.delivered = delivered
 
 
 class ConnectError(HostError):
@@ -96,6 +94,11 @@ class ParseError(HostError):
 class DeniedError(HostError):
     kind = "denied"
 
+
+#: WSMan fault code "the operation timed out" (ERROR_WSMAN_OPERATION_TIMEDOUT, 0x80338029):
+#: the lab sends it when a Receive has nothing within the OperationTimeout; the client reads
+#: it as "poll again" or, from a real host, as a timeout. Named once, here.
+WSMAN_OPERATION_TIMEOUT = 0x80338029
 
 #: Error kinds that mean "we never got a usable conversation with the host" (exit bit 8).
 UNREACHABLE_KINDS = frozenset({"connect", "tls", "auth", "timeout"})

@@ -16,6 +16,7 @@ from mpremote.errors import UNREACHABLE_KINDS, ExitCode, HostError
 from mpremote.session import Session
 
 __all__ = [
+    "RETRY_STATUSES",
     "ErrorInfo",
     "ExitCode",
     "HostResult",
@@ -24,6 +25,7 @@ __all__ = [
     "SessionAction",
     "Totals",
     "exit_code",
+    "failed_hosts",
     "status_for_error",
     "totals",
 ]
@@ -120,6 +122,16 @@ class HostResult:
         if self.facts:
             data["facts"] = self.facts
         return data
+
+
+#: Statuses worth a re-run (the retry file, ``failed_hosts``): reached-but-failed,
+#: unreachable, interrupted.
+RETRY_STATUSES = frozenset({HostStatus.FAILED, HostStatus.UNREACHABLE, HostStatus.INTERRUPTED})
+
+
+def failed_hosts(results: Iterable[HostResult]) -> list[str]:
+    """Names of hosts worth a re-run, in result order (Nornir's ``failed_hosts``)."""
+    return [r.host for r in results if r.status in RETRY_STATUSES]
 
 
 def status_for_error(exc: BaseException) -> HostStatus:

@@ -56,7 +56,6 @@ __all__ = [
     "CredentialResolver",
     "RedactingFilter",
     "Secret",
-    "default_resolver",
     "delete_from_keyring",
     "install_redaction",
     "read_password_stdin",
@@ -387,19 +386,6 @@ class CredentialResolver:
 def _at(host: Host, field: str) -> str:
     origin = getattr(host, "origins", {}).get(field)
     return f" ({origin})" if origin else ""
-
-
-_default: CredentialResolver | None = None
-_default_lock = threading.Lock()
-
-
-def default_resolver() -> CredentialResolver:
-    """The process-wide resolver library calls use when given no credentials."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = CredentialResolver()
-        return _default
 
 
 def _keyring_key(username: str, host: str | None) -> str:

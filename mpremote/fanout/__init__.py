@@ -40,13 +40,13 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from mpremote.errors import DeadlineError, HostError
 from mpremote.hosts import Host
-from mpremote.results import ErrorInfo, HostResult, HostStatus, status_for_error
+from mpremote.results import ErrorInfo, HostResult, HostStatus, failed_hosts, status_for_error
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -66,24 +66,17 @@ AUTO_PROCESSES_MIN_HOSTS = 64
 #: Most worker processes ``processes=None`` uses (each has its own interpreter, ~60 MB).
 AUTO_PROCESSES_MAX = 4
 
-#: Statuses that send a host to the retry file.
-RETRY_STATUSES = frozenset({HostStatus.FAILED, HostStatus.UNREACHABLE, HostStatus.INTERRUPTED})
-
 
 @dataclass
 class Deadline:
     """Wall-clock deadline for one host's whole job (connect, query, act, close).
 
     Uses the monotonic clock, so a system clock change cannot stretch or cut it.
-    ``phase`` is free text the job may set ("connect", "query", "act"): when the runner
-    has to cut the host off, the timeout message names the phase, which tells the operator
-    whether an action may have reached the host.
     """
 
     seconds: float
     started: float = field(default_factory=time.monotonic)
     cancel_event: threading.Event | None = None
-    phase: str = ""
 
     @property
     def at(self) -> float:
@@ -105,7 +98,7 @@ class Deadline:
     def check(self) -> None:
         """Raise :class:`~mpremote.errors.DeadlineError` when the deadline has passed."""
         if self.expired():
-            raise DeadlineError(timeout_message(self.seconds, self.phase))
+            raise DeadlineError(timeout_message(self.seconds))
 
 
 @dataclass
@@ -128,7 +121,7 @@ class FanoutOutcome:
     @property
     def failed_hosts(self) -> list[str]:
         """Names of hosts worth a re-run (Nornir's ``failed_hosts``)."""
-        return [r.host for r in self.results if r.status in RETRY_STATUSES]
+        return failed_hosts(self.results)
 
 
 HostJob = Callable[[Host, Deadline], HostResult]
@@ -192,9 +185,8 @@ def effective_processes(
     return max(1, min(processes, n_hosts, concurrency or default_concurrency(n_hosts)))
 
 
-def timeout_message(seconds: float, phase: str = "") -> str:
-    msg = f"no answer within {seconds:g}s"
-    return f"{msg} (during {phase})" if phase else msg
+def timeout_message(seconds: float) -> str:
+    return f"no answer within {seconds:g}s"
 
 
 def run_hosts(
@@ -238,30 +230,6 @@ def run_hosts(
     else:
         runner.run_threaded(concurrency or default_concurrency(len(hosts)))
     return runner.outcome()
-
-
-def write_retry_file(path: str | os.PathLike[str], results: Iterable[HostResult]) -> int:
-    """Write the names of failed, unreachable and interrupted hosts, one per line.
-
-    For ``--limit @path``. The file is replaced atomically and written even when empty,
-    so a stale list from an earlier run never survives a clean run. Returns the count.
-    A host whose sessions were acted on but not confirmed gone (pending, stuck) is listed
-    with those session ids in a comment: a re-run acts on what is still there, so the
-    list shrinks as log-offs complete.
-    """
-    from mpremote.results import UNCONFIRMED
-
-    lines = []
-    for r in results:
-        if r.status not in RETRY_STATUSES:
-            continue
-        open_ids = [f"{a.id} {a.outcome.value}" for a in r.actions or () if a.outcome in UNCONFIRMED]
-        lines.append(f"{r.host}  # not confirmed: {', '.join(open_ids)}" if open_ids else r.host)
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(f"{line}\n" for line in lines)
-    os.replace(tmp, path)
-    return len(lines)
 
 
 def _row(host: Host, status: HostStatus, kind: str, message: str, elapsed: float) -> HostResult:
@@ -473,7 +441,7 @@ class _Run:
                                 self.hosts[i],
                                 HostStatus.UNREACHABLE,
                                 "timeout",
-                                timeout_message(self.timeout, d.phase),
+                                timeout_message(self.timeout),
                                 now - d.started,
                             ),
                         )

@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from mpremote.errors import WSMAN_OPERATION_TIMEOUT as _WSMAN_OPERATION_TIMEOUT
+
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
     "wsa": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
@@ -56,8 +58,9 @@ COMMAND_STATE_DONE = _SHELL + "CommandState/Done"
 COMMAND_STATE_RUNNING = _SHELL + "CommandState/Running"
 
 # WSMan fault codes (named once; pypsrp compares the integer).
-#: Receive had nothing to report within the OperationTimeout: the client simply polls again.
-WSMAN_OPERATION_TIMEOUT = 2150858793
+#: Receive had nothing to report within the OperationTimeout: the client simply polls again
+#: (the one spelling lives in mpremote.errors, which the client reads too).
+WSMAN_OPERATION_TIMEOUT = _WSMAN_OPERATION_TIMEOUT
 #: The ShellId selector names no shell (closed, never existed, or the wrong host).
 WSMAN_SHELL_NOT_FOUND = 2150858843
 #: "This user is allowed a maximum number of N concurrent shells": the ``wsman-fault`` fault.

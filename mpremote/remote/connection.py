@@ -109,6 +109,10 @@ def properties(obj: Any) -> dict[str, Any]:
 
 _TLS_CONTEXTS: dict[str, Any] = {}
 _TLS_LOCK = threading.Lock()
+#: pypsrp's ``WSMan()`` calls ``ElementTree.register_namespace``, which iterates and rewrites
+#: one process-wide dict: two hosts' threads constructing at once can fail with
+#: "dictionary keys changed during iteration". Constructions take turns (microseconds).
+_WSMAN_INIT_LOCK = threading.Lock()
 
 
 def _shared_tls_context(verify: str) -> Any:
@@ -323,21 +327,23 @@ class Connection:
 
         connect_t, read_t, op_t = self._timeouts()
         ep = self.endpoint
-        self._wsman = _wsman_class()(
-            ep.address,
-            port=ep.port,
-            username=self._username,
-            password=self._password,
-            ssl=ep.transport == "https",
-            auth=ep.auth,
-            cert_validation=ep.cert_validation,
-            connection_timeout=connect_t,
-            read_timeout=read_t,
-            operation_timeout=op_t,
-            encryption=ep.encryption,
-            no_proxy=ep.is_loopback,
-            reconnection_retries=0,
-        )
+        wsman_class = _wsman_class()
+        with _WSMAN_INIT_LOCK:
+            self._wsman = wsman_class(
+                ep.address,
+                port=ep.port,
+                username=self._username,
+                password=self._password,
+                ssl=ep.transport == "https",
+                auth=ep.auth,
+                cert_validation=ep.cert_validation,
+                connection_timeout=connect_t,
+                read_timeout=read_t,
+                operation_timeout=op_t,
+                encryption=ep.encryption,
+                no_proxy=ep.is_loopback,
+                reconnection_retries=0,
+            )
         _prepare_session(self._wsman, preemptive_ntlm=self.settings.preemptive_ntlm)
         self._pool = RunspacePool(self._wsman)
         self._pool.open()
@@ -384,8 +390,9 @@ class Connection:
     def run_script(self, name: str, parameters: dict[str, Any], *, acting: bool = False) -> ScriptResult:
         """Run one of the package's scripts with named parameters (never spliced into text).
 
-        ``acting`` marks scripts that change the host: any failure after sending is reported
-        as possibly delivered, and nothing retries it.
+        ``acting`` marks scripts that change the host; the connection never retries a run
+        (``reconnection_retries=0``), and the host job reports a failure after sending as
+        possibly delivered.
         """
         from pypsrp.powershell import PowerShell
 
@@ -400,6 +407,6 @@ class Connection:
         except HostError:
             raise
         except Exception as exc:
-            raise translate(exc, delivered=acting) from None
+            raise translate(exc) from None
         errors = [str(e) for e in ps.streams.error]
         return ScriptResult(output=list(output), errors=errors, had_errors=bool(ps.had_errors))

@@ -12,6 +12,7 @@ import socket
 import ssl
 
 from mpremote.errors import (
+    WSMAN_OPERATION_TIMEOUT,
     AuthError,
     ConnectError,
     DeadlineError,
@@ -19,9 +20,6 @@ from mpremote.errors import (
     RemoteError,
     TlsError,
 )
-
-#: WSMan fault code for "the operation timed out" (ERROR_WSMAN_OPERATION_TIMEDOUT).
-WSMAN_OPERATION_TIMEOUT = 0x80338029
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -46,15 +44,13 @@ def _ssl_reason(exc: BaseException) -> str:
     return "TLS handshake failed"
 
 
-def translate(exc: BaseException, *, delivered: bool = False) -> HostError:
+def translate(exc: BaseException) -> HostError:
     """Map any exception raised while talking to a host to a :class:`HostError`.
 
-    ``delivered`` says an action may already have reached the host; it is carried on the
-    result so nothing ever retries it.
+    Whether an action may already have reached the host is the host job's knowledge (it
+    knows what it sent), not the error's: see :func:`mpremote.hostjob.run_host_job`.
     """
     if isinstance(exc, HostError):
-        if delivered and not exc.delivered:
-            exc.delivered = True
         return exc
 
     import requests
@@ -66,36 +62,36 @@ def translate(exc: BaseException, *, delivered: bool = False) -> HostError:
     )
 
     if isinstance(exc, requests.exceptions.SSLError) or isinstance(_root_cause(exc), ssl.SSLError):
-        return TlsError(f"TLS: {_ssl_reason(exc)}", delivered=delivered)
+        return TlsError(f"TLS: {_ssl_reason(exc)}")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return ConnectError("connection timed out", delivered=delivered)
+        return ConnectError("connection timed out")
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return DeadlineError("no answer from the host within the read timeout", delivered=delivered)
+        return DeadlineError("no answer from the host within the read timeout")
     if isinstance(exc, requests.exceptions.ConnectionError):
         root = _root_cause(exc)
         if isinstance(root, ConnectionRefusedError):
-            return ConnectError("connection refused (is WinRM listening on that port?)", delivered=delivered)
+            return ConnectError("connection refused (is WinRM listening on that port?)")
         if isinstance(root, socket.gaierror):
-            return ConnectError(f"name resolution failed: {root.strerror}", delivered=delivered)
+            return ConnectError(f"name resolution failed: {root.strerror}")
         if isinstance(root, TimeoutError | socket.timeout):
-            return DeadlineError("no answer from the host within the read timeout", delivered=delivered)
-        return ConnectError(f"connection failed: {type(root).__name__}", delivered=delivered)
+            return DeadlineError("no answer from the host within the read timeout")
+        return ConnectError(f"connection failed: {type(root).__name__}")
     if isinstance(exc, AuthenticationError):
         return AuthError("authentication failed (wrong user name or password, or auth method)")
     if isinstance(exc, WSManFaultError):
         if exc.code is None and not (exc.reason or "").strip():
-            return RemoteError("WinRM answered with an error the client could not read", delivered=delivered)
+            return RemoteError("WinRM answered with an error the client could not read")
         reason = (exc.reason or "").strip() or f"code {exc.code}"
         if exc.code == WSMAN_OPERATION_TIMEOUT:
-            return DeadlineError(f"WSMan operation timed out: {reason}", delivered=delivered)
+            return DeadlineError(f"WSMan operation timed out: {reason}")
         if exc.code in (5, 0x80070005):
             return AuthError(f"access denied by WinRM: {reason}")
-        return RemoteError(f"WSMan fault: {reason}", delivered=delivered)
+        return RemoteError(f"WSMan fault: {reason}")
     if isinstance(exc, WinRMTransportError):
         code = getattr(exc, "code", "?")
-        return RemoteError(f"HTTP {code} from WinRM", delivered=delivered)
+        return RemoteError(f"HTTP {code} from WinRM")
     if isinstance(exc, WinRMError):
-        return RemoteError(f"PSRP error: {exc}", delivered=delivered)
+        return RemoteError(f"PSRP error: {exc}")
     try:
         import spnego.exceptions
 
@@ -104,9 +100,9 @@ def translate(exc: BaseException, *, delivered: bool = False) -> HostError:
     except ImportError:  # pragma: no cover - pyspnego is a dependency of pypsrp
         pass
     if isinstance(exc, ssl.SSLError):
-        return TlsError(f"TLS: {_ssl_reason(exc)}", delivered=delivered)
+        return TlsError(f"TLS: {_ssl_reason(exc)}")
     if isinstance(exc, TimeoutError):
-        return DeadlineError("timed out", delivered=delivered)
+        return DeadlineError("timed out")
     if isinstance(exc, ConnectionError | OSError):
-        return ConnectError(f"connection failed: {type(exc).__name__}", delivered=delivered)
-    return RemoteError(f"unexpected {type(exc).__name__}: {exc}", delivered=delivered)
+        return ConnectError(f"connection failed: {type(exc).__name__}")
+    return RemoteError(f"unexpected {type(exc).__name__}: {exc}")

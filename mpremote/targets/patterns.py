@@ -26,9 +26,9 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from mpremote.errors import InputFileError, UsageError
+from mpremote.targets.retry import read_retry_file
 
 __all__ = [
     "MAX_RANGE_HOSTS",
@@ -90,20 +90,6 @@ def expand_ranges(name: str) -> list[str]:
     if len(items) * len(tails) > MAX_RANGE_HOSTS:
         raise ValueError(f"'{name}' expands to more than {MAX_RANGE_HOSTS} hosts")
     return [f"{head}{item}{rest}" for item in items for rest in tails]
-
-
-def read_retry_file(path: str | Path) -> list[tuple[str, int]]:
-    """Host names (with their line numbers) from a retry file written after a run."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputFileError(str(path), None, None, f"cannot read retry file: {exc.strerror or exc}") from None
-    names: list[tuple[str, int]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        name = raw.split("#", 1)[0].strip()
-        if name:
-            names.append((name, number))
-    return names
 
 
 def _is_glob(term: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +29,16 @@ from mpremote.lab.soap import WSMAN_MAX_SHELLS_EXCEEDED
 pytestmark = pytest.mark.lab
 
 
+#: pypsrp's WSMan() rewrites ElementTree's global namespace map: constructions take turns
+#: (as in mpremote.remote.connection), or 200 threads at once can fail inside ElementTree.
+_WSMAN_INIT = threading.Lock()
+
+
 def run(lab: Lab, host: str, script: str, **overrides: object) -> list[object]:
     """Connect, run one script, close: the cycle every mpremote host job makes."""
-    with WSMan(**lab.wsman_kwargs(host, **overrides)) as wsman, RunspacePool(wsman) as pool:
+    with _WSMAN_INIT:
+        wsman = WSMan(**lab.wsman_kwargs(host, **overrides))
+    with wsman, RunspacePool(wsman) as pool:
         ps = PowerShell(pool)
         ps.add_script(script)
         return ps.invoke()

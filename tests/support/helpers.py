@@ -196,7 +196,6 @@ def invoke(*args: str | Path, stdin: str | None = None) -> Any:
 def lab_credentials(host: Any) -> tuple[str | None, str | None]:
     """Credentials for in-process runs, passed explicitly as the CLI does.
 
-    Not the library default: ``credentials.default_resolver()`` is process-wide and caches
-    the first ``MPREMOTE_PASSWORD`` it read, so another test's lab password would leak in.
+    Not a resolver reading ``MPREMOTE_PASSWORD``: another test's lab password must not leak in.
     """
     return "labadmin", SECRET

@@ -100,7 +100,7 @@ def test_dry_run_sends_no_action() -> None:
 
 
 def test_a_failure_after_sending_is_reported_unknown_and_never_retried() -> None:
-    fake = FakeConnection(query_object(), act=DeadlineError("no answer", delivered=True))
+    fake = FakeConnection(query_object(), act=DeadlineError("no answer"))
     result = run(fake, command="logoff", selector=Selector(all=True))
     assert [c[0] for c in fake.calls] == ["query.ps1", "act.ps1"]  # exactly one attempt
     assert result.status is HostStatus.FAILED

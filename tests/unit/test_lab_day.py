@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from mpremote.apps import DEFAULT_BUSY_APPS, is_flagged, parse_busy_apps
-from mpremote.fanout import write_retry_file
 from mpremote.hostjob import confirm_ms, deadline_ms
 from mpremote.results import ExitCode, HostStatus, Outcome, exit_code, totals
 from mpremote.selection import Selector
 from mpremote.targets.patterns import read_retry_file
+from mpremote.targets.retry import write_retry_file
 
 from .test_hostjob import HEADER, ROWS, FakeConnection, query_object, run
 

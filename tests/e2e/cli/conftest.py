@@ -21,7 +21,14 @@ from typer.testing import CliRunner
 from mpremote.lab.faults import parse_fault_rule
 from mpremote.lab.server import DEFAULT_PASSWORD, Lab, LabOptions
 
-pytestmark = pytest.mark.lab
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder uses the lab (a conftest's ``pytestmark`` is ignored by pytest)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.lab)
 
 
 @dataclass
