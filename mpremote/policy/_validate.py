@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mpremote.commands import Command
 from mpremote.errors import InputFileError
 from mpremote.policy.model import (
     ACTIONS,
@@ -23,6 +24,8 @@ from mpremote.policy.model import (
     MSG_MAX_CHARS,
     PLACEHOLDERS,
     SESSION_STATES,
+    SPARE_BUSY_ACTIONS,
+    TEXT_ACTIONS,
     DateRange,
     Exempt,
     Policy,
@@ -49,7 +52,7 @@ _TOP_KEYS = (
     "dry_run",
     "audit_log",
 )
-_STAGE_KEYS = ("name", "before", "after", "action", "text", "seconds")
+_STAGE_KEYS = ("name", "before", "after", "action", "text", "seconds", "spare_busy")
 _SELECT_KEYS = ("all", "state", "idle_over", "users")
 _EXEMPT_KEYS = ("users", "hosts", "groups")
 _TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -274,12 +277,22 @@ def _parse_stages(v: _Validator, raw: Any, line: int, policy_name: str) -> tuple
         elif "after" in st:
             offset = v.duration(st["after"], st.line_of("after"), f"{where}.after")
         text = st.get("text")
-        if action == "message":
+        if action in TEXT_ACTIONS:
             if not isinstance(text, str) or not text.strip():
-                raise v.fail(st.line_of("text"), f"{where}.text", "a message stage needs a text")
-            _check_template(v, text, st.line_of("text"), f"{where}.text", policy_name)
+                raise v.fail(st.line_of("text"), f"{where}.text", f"a {action} stage needs a text")
+            most = Command(action).info.text_max_chars
+            _check_template(v, text, st.line_of("text"), f"{where}.text", policy_name, most)
         elif text is not None:
-            raise v.fail(st.line_of("text"), f"{where}.text", f"only message stages take a text, not {action}")
+            raise v.fail(st.line_of("text"), f"{where}.text", f"only message and lock stages take a text, not {action}")
+        spare_busy = st.get("spare_busy", False)
+        if not isinstance(spare_busy, bool):
+            raise v.fail(st.line_of("spare_busy"), f"{where}.spare_busy", "expected true or false")
+        if spare_busy and action not in SPARE_BUSY_ACTIONS:
+            raise v.fail(
+                st.line_of("spare_busy"),
+                f"{where}.spare_busy",
+                f"only {', '.join(SPARE_BUSY_ACTIONS)} stages can spare busy sessions, not {action}",
+            )
         seconds = st.get("seconds", DEFAULT_MESSAGE_SECONDS)
         if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= 86400:
             raise v.fail(st.line_of("seconds"), f"{where}.seconds", "expected whole seconds between 1 and 86400")
@@ -287,13 +300,24 @@ def _parse_stages(v: _Validator, raw: Any, line: int, policy_name: str) -> tuple
         if not isinstance(label, str):
             raise v.fail(st.line_of("name"), f"{where}.name", "expected text")
         stages.append(
-            Stage(index=i, action=action, offset=offset, text=text, seconds=seconds, name=label, line=st.line)
+            Stage(
+                index=i,
+                action=action,
+                offset=offset,
+                text=text,
+                seconds=seconds,
+                name=label,
+                line=st.line,
+                spare_busy=spare_busy,
+            )
         )
     # Time order; a stable sort keeps file order for stages at the same offset.
     return tuple(sorted(stages, key=lambda s: s.offset))
 
 
-def _check_template(v: _Validator, text: str, line: int, where: str, policy_name: str) -> None:
+def _check_template(
+    v: _Validator, text: str, line: int, where: str, policy_name: str, most: int = MSG_MAX_CHARS
+) -> None:
     try:
         names = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
     except ValueError as exc:
@@ -302,8 +326,8 @@ def _check_template(v: _Validator, text: str, line: int, where: str, policy_name
     if unknown:
         raise v.fail(line, where, f"unknown placeholder {{{unknown[0]}}}; use {{minutes}}, {{time}} or {{name}}")
     longest = render_text(text, minutes=9999, time_text="00:00", name=policy_name)
-    if len(longest) > MSG_MAX_CHARS:
-        raise v.fail(line, where, f"message is {len(longest)} characters; msg accepts at most {MSG_MAX_CHARS}")
+    if len(longest) > most:
+        raise v.fail(line, where, f"text is {len(longest)} characters; at most {most} (msg: {MSG_MAX_CHARS})")
 
 
 def _parse_select(v: _Validator, raw: Any, line: int) -> Selection:

@@ -19,10 +19,16 @@ def _stage_line(policy: Policy, stage: Any) -> str:
     when = "at T" if not offset else f"{format_duration(offset)} {'before' if offset < timedelta(0) else 'after'} T"
     if stage.action == "message":
         what = f'message "{stage.text}" (shown {stage.seconds}s)'
+    elif stage.action == "lock":
+        what = f'lock the selected sessions (MultiPoint) with "{stage.text}"'
+    elif stage.action == "unlock":
+        what = "unlock the selected sessions (MultiPoint)"
     elif stage.action == "logoff":
         what = "log off the selected sessions still present (queried again at that moment)"
     else:
         what = "disconnect the selected sessions still present (queried again at that moment)"
+    if stage.spare_busy:
+        what += "; sessions with unsaved work open are spared"
     return f"{stage.label:<8} {when:<16} {what}"
 
 

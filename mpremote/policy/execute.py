@@ -89,7 +89,7 @@ def execute_stage(call: StageCall, *, options: Any = None, run: Any = None) -> S
     if not hosts:
         return StageExecution(0, "no hosts left after limit and exemptions")
     run = run if run is not None else RunContext()
-    opts = replace(options or RunOptions(), dry_run=call.dry_run)
+    opts = replace(options or RunOptions(), dry_run=call.dry_run, spare_busy=stage.spare_busy)
     planned = run.plan(
         hosts, stage.action, policy_selector(policy), text=call.text, message_seconds=stage.seconds,
         options=opts, preview=False,

@@ -19,7 +19,11 @@ from mpremote.errors import InputFileError
 from mpremote.targets.yamlload import load_yaml
 
 #: What a policy stage may do (a subset of :class:`~mpremote.commands.Command`).
-ACTIONS = (Command.MESSAGE, Command.DISCONNECT, Command.LOGOFF)
+ACTIONS = (Command.MESSAGE, Command.DISCONNECT, Command.LOGOFF, Command.LOCK, Command.UNLOCK)
+#: Stage actions that take a text (rendered with :data:`PLACEHOLDERS`).
+TEXT_ACTIONS = (Command.MESSAGE, Command.LOCK)
+#: Stage actions that may leave sessions with open unsaved work alone (``spare_busy: true``).
+SPARE_BUSY_ACTIONS = (Command.LOCK, Command.DISCONNECT, Command.LOGOFF)
 SESSION_STATES = ("active", "disconnected")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Placeholders a message text may use (see :func:`render_text`).
@@ -47,6 +51,8 @@ class Stage:
     seconds: int = DEFAULT_MESSAGE_SECONDS
     name: str = ""
     line: int = 0
+    #: Leave sessions with an application that may hold unsaved work alone (skipped, "open: ...").
+    spare_busy: bool = False
 
     @property
     def label(self) -> str:

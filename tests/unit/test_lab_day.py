@@ -166,3 +166,41 @@ def test_retry_file_lists_unconfirmed_hosts_with_their_sessions(tmp_path: Path) 
     assert write_retry_file(path, [stuck, fine]) == 1
     assert path.read_text() == "mp-1  # not confirmed: 4 stuck\n"
     assert read_retry_file(path) == [("mp-1", 1)]
+
+
+@pytest.mark.parametrize(
+    ("stage", "field", "words"),
+    [
+        ("{action: lock}", "stages[0].text", "a lock stage needs a text"),
+        ("{action: unlock, text: hi}", "stages[0].text", "only message and lock stages take a text"),
+        ("{action: message, text: hi, spare_busy: true}", "stages[0].spare_busy", "only lock, disconnect, logoff"),
+        ("{action: logoff, spare_busy: yes please}", "stages[0].spare_busy", "true or false"),
+        ("{action: lock, text: '" + "x" * 600 + "'}", "stages[0].text", "at most 512"),
+    ],
+)
+def test_policy_lock_and_spare_busy_stages_are_validated(tmp_path: Path, stage: str, field: str, words: str) -> None:
+    from mpremote.errors import InputFileError
+    from mpremote.policy.model import load_policy
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f"name: x\ntargets: t.yaml\ntimezone: UTC\nschedule: {{at: '17:00'}}\nstages:\n  - {stage}\n")
+    with pytest.raises(InputFileError) as info:
+        load_policy(path)
+    assert (info.value.line, info.value.field) == (6, field) and words in info.value.problem
+
+
+def test_policy_lock_stage_loads_with_its_text_and_spare_busy(tmp_path: Path) -> None:
+    from mpremote.policy.model import load_policy
+
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: x\ntargets: t.yaml\ntimezone: UTC\nschedule: {at: '17:00'}\nstages:\n"
+        "  - {before: 2m, action: lock, text: 'Closing in {minutes} minutes', spare_busy: true}\n"
+        "  - {action: logoff, spare_busy: true}\n  - {after: 1m, action: unlock}\n"
+    )
+    stages = load_policy(path).stages
+    assert [(s.action, s.spare_busy, s.text) for s in stages] == [
+        ("lock", True, "Closing in {minutes} minutes"),
+        ("logoff", True, None),
+        ("unlock", False, None),
+    ]

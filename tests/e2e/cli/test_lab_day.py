@@ -154,3 +154,53 @@ def test_the_confirmation_shows_the_work_at_risk(start_lab) -> None:
     for (host, sid), apps in busy.items():
         line = next(x for x in err.splitlines() if x.startswith(f"  {host}  id {sid} "))
         assert all(a in line for a in apps)
+
+
+def test_a_policy_locks_then_logs_off_and_spares_busy_sessions(start_lab, tmp_path, monkeypatch) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from mpremote.lab.server import DEFAULT_PASSWORD
+    from mpremote.policy.execute import execute_stage
+    from mpremote.policy.model import load_policy
+    from mpremote.policy.runner import run_policy
+
+    monkeypatch.setenv("MPREMOTE_PASSWORD", DEFAULT_PASSWORD)
+    lab = start_lab(hosts=2, sessions_per_host=6, seed=5)
+    everyone = {(h.name, i) for h in lab.hosts for i in people(lab, h.name)}
+    busy = {
+        (h.name, s.id)
+        for h in lab.hosts
+        for s in people(lab, h.name).values()
+        if any(is_flagged(a, DEFAULT_BUSY_APPS) for a in s.apps)
+    }
+    assert busy and everyone - busy
+    policy_path = tmp_path / "lab-day.yaml"
+    policy_path.write_text(
+        f"""name: lab-day
+targets: {lab.targets_path}
+timezone: Europe/Madrid
+schedule: {{at: "17:00"}}
+stages:
+  - {{before: 2m, action: lock, text: "The lab closes in {{minutes}} minutes.", spare_busy: true}}
+  - {{action: logoff, spare_busy: true}}
+select: {{all: true}}
+""",
+        encoding="utf-8",
+    )
+    policy = load_policy(policy_path)
+    t = datetime(2026, 3, 27, 17, 0, tzinfo=ZoneInfo("Europe/Madrid"))
+    state = tmp_path / "state.json"
+
+    report = run_policy(policy, t - timedelta(minutes=2), state, execute=execute_stage)
+    assert report.exit_code == 0, report.summary_line()
+    locks = journal_events(lab, "lock")
+    assert {(e["host"], e["id"]) for e in locks} == everyone - busy
+    assert {e["text"] for e in locks} == {"The lab closes in 2 minutes."}
+
+    report = run_policy(policy, t, state, execute=execute_stage)
+    assert report.exit_code == 0, report.summary_line()
+    assert {(e["host"], e["id"]) for e in journal_events(lab, "logoff")} == everyone - busy
+    left = {(h.name, i) for h in lab.hosts for i in people(lab, h.name)}
+    assert left == busy  # people with unsaved work open are still there, never locked
+    assert all(s.lock_message is None for h in lab.hosts for s in people(lab, h.name).values())

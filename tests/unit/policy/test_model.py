@@ -13,7 +13,7 @@ from mpremote.policy.model import load_policy, parse_duration
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize("name", ["end-of-day", "idle-sweep", "disconnected-cleanup"])
+@pytest.mark.parametrize("name", ["end-of-day", "idle-sweep", "disconnected-cleanup", "lab-day"])
 def test_example_policies_load(name: str) -> None:
     policy = load_policy(REPO / "policies" / f"{name}.yaml")
     assert policy.name == name
