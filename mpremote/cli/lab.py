@@ -27,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-_AUTHS = ("basic", "ntlm", "negotiate")
+_AUTHS = ("basic", "ntlm", "negotiate", "kerberos")
 
 
 @app.callback()
@@ -56,7 +56,15 @@ def serve(
         int, typer.Option("--sessions-per-host", min=0, max=500, help="User sessions on each host.")
     ] = 6,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated lab (same seed, same lab).")] = 1,
-    auth: Annotated[str, typer.Option("--auth", help="basic, ntlm or negotiate.")] = "ntlm",
+    auth: Annotated[str, typer.Option("--auth", help="basic, ntlm, negotiate or kerberos (with --keytab).")] = "ntlm",
+    keytab: Annotated[
+        Path | None,
+        typer.Option(
+            "--keytab",
+            metavar="FILE",
+            help="Kerberos: keytab with the hosts' service principals (WSMAN/NAME, HTTP/NAME or host/NAME).",
+        ),
+    ] = None,
     tls: Annotated[bool, typer.Option("--tls/--no-tls", help="HTTPS with a lab CA (default) or plain HTTP.")] = True,
     bind: Annotated[str, typer.Option("--bind", help="Loopback address to listen on.")] = "127.0.0.1",
     port_base: Annotated[
@@ -75,7 +83,9 @@ def serve(
             "--fault", metavar="HOSTGLOB=KIND", help="Inject a fault (repeatable), e.g. 'mp-lab-00[12]=hang'."
         ),
     ] = None,
-    username: Annotated[str, typer.Option("--username", help="Account the hosts accept.")] = "labadmin",
+    username: Annotated[
+        str, typer.Option("--username", help="Account the hosts accept (Kerberos: the principal USERNAME@REALM).")
+    ] = "labadmin",
     password: Annotated[
         str,
         typer.Option(
@@ -112,6 +122,10 @@ def serve(
             raise typer.BadParameter(str(exc), param_hint="--fault") from None
     if lab_file is not None and not lab_file.is_file():
         raise typer.BadParameter(f"no such file: {lab_file}", param_hint="LAB.yaml")
+    if auth == "kerberos" and keytab is None:
+        raise typer.BadParameter("--auth kerberos needs the hosts' service principals", param_hint="--keytab")
+    if keytab is not None and not keytab.is_file():
+        raise typer.BadParameter(f"no such file: {keytab}", param_hint="--keytab")
 
     return _run(
         lab_file=lab_file,
@@ -119,6 +133,7 @@ def serve(
         sessions_per_host=sessions_per_host,
         seed=seed,
         auth=auth,
+        keytab=keytab,
         tls=tls,
         bind=bind,
         port_base=port_base,

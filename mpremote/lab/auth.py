@@ -10,6 +10,14 @@
   session, replies (faults included) encrypted whenever the request was.
 * Channel binding over HTTPS: the acceptor gets the ``tls-server-end-point`` data of the
   certificate the host presents; a client that binds to another certificate is refused.
+  (MIT Kerberos, like Windows by default, accepts a client that sends no binding at all.)
+* Kerberos (``kind="kerberos"``): the same pyspnego Negotiate acceptor, backed by GSSAPI and
+  a keytab holding the hosts' service principals (``WSMAN/NAME``, ``HTTP/NAME``,
+  ``host/NAME``: any principal in the keytab is accepted). The challenge names
+  ``Negotiate`` and ``Kerberos``; NTLM is refused, as in a domain that restricts it. The
+  account accepted is ``USERNAME@REALM`` (the user part is compared, as for NTLM).
+  MIT's acceptor reads the keytab named by the process-wide ``KRB5_KTNAME``; like the
+  NTLM file below, this module sets it while a Kerberos lab lives (one keytab per process).
 
 pyspnego's NTLM acceptor only reads credentials from the file named by the process-wide
 ``NTLM_USER_FILE`` variable (here in its smbpasswd form: hashes, not passwords). Several
@@ -38,7 +46,7 @@ from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1  # the acceptor's own hash 
 
 log = logging.getLogger(__name__)
 
-AUTH_KINDS = ("basic", "ntlm", "negotiate")
+AUTH_KINDS = ("basic", "ntlm", "negotiate", "kerberos")
 SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
 _BOUNDARY = b"--Encrypted Boundary"
 _ENCRYPTED_CONTENT_TYPE = f'multipart/encrypted;protocol="{SPNEGO_ENCRYPTED}";boundary="Encrypted Boundary"'
@@ -109,6 +117,50 @@ class _NtlmUserFile:
 _USER_FILE = _NtlmUserFile()
 
 
+class _AcceptorKeytab:
+    """The process-wide ``KRB5_KTNAME`` while Kerberos labs live (one keytab at a time)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._name: str | None = None
+        self._saved: str | None = None
+
+    def add(self, keytab: str) -> None:
+        name = "FILE:" + os.path.abspath(keytab)
+        with self._lock:
+            if self._users and name != self._name:
+                raise AuthError(f"another lab in this process already serves Kerberos from {self._name}")
+            if not self._users:
+                self._saved = os.environ.get("KRB5_KTNAME")
+                self._name = name
+                os.environ["KRB5_KTNAME"] = name
+            self._users += 1
+
+    def remove(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users:
+                return
+            if self._saved is None:
+                os.environ.pop("KRB5_KTNAME", None)
+            else:
+                os.environ["KRB5_KTNAME"] = self._saved
+            self._name = self._saved = None
+
+
+_KEYTAB = _AcceptorKeytab()
+
+
+def kerberos_unavailable() -> str | None:
+    """Why this Python cannot do Kerberos (None when it can)."""
+    try:
+        import gssapi  # noqa: F401  (pyspnego's Kerberos backend)
+    except ImportError:
+        return "Kerberos needs the python gssapi package: pip install 'multipoint-remote[kerberos]'"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Per-connection state and the authenticator
 # ---------------------------------------------------------------------------------------------
@@ -119,6 +171,8 @@ class ConnectionAuth:
     user: str | None = None
     context: Any = None  # the spnego acceptor, kept for message encryption
     pending: Any = None  # an acceptor mid-handshake
+    #: The mechanism that authenticated this connection: ``ntlm`` or ``kerberos``.
+    mechanism: str | None = None
 
 
 @dataclass
@@ -146,6 +200,7 @@ class Authenticator:
         password: str,
         *,
         domains: tuple[str, ...] = (),
+        keytab: str | os.PathLike[str] | None = None,
     ) -> None:
         if kind not in AUTH_KINDS:
             raise ValueError(f"unknown auth {kind!r}; valid: {', '.join(AUTH_KINDS)}")
@@ -153,17 +208,35 @@ class Authenticator:
         self.username = username
         self._password = password
         self._handle: int | None = None
-        if kind != "basic":
+        self._keytab = False
+        if kind == "kerberos":
+            if keytab is None:
+                raise AuthError("--auth kerberos needs --keytab FILE (the hosts' service principals)")
+            if not os.path.isfile(keytab):
+                raise AuthError(f"--keytab {keytab}: no such file")
+            why = kerberos_unavailable()
+            if why:
+                raise AuthError(why)
+            _KEYTAB.add(os.fspath(keytab))
+            self._keytab = True
+        elif kind != "basic":
             self._handle = _USER_FILE.add(username, password, domains)
 
     def close(self) -> None:
         if self._handle is not None:
             _USER_FILE.remove(self._handle)
             self._handle = None
+        if self._keytab:
+            _KEYTAB.remove()
+            self._keytab = False
 
     @property
     def challenge(self) -> list[str]:
-        return ['Basic realm="WSMAN"'] if self.kind == "basic" else ["Negotiate"]
+        if self.kind == "basic":
+            return ['Basic realm="WSMAN"']
+        if self.kind == "kerberos":
+            return ["Negotiate", "Kerberos"]
+        return ["Negotiate"]
 
     def check(
         self,
@@ -207,30 +280,43 @@ class Authenticator:
             token = base64.b64decode(m.group(2), validate=True)
         except binascii.Error:
             return AuthResult(None, self.challenge)
-        # A first-leg token (NTLM NEGOTIATE or a SPNEGO init) starts a new handshake and
-        # replaces whatever this connection had proven or half-proven before.
+        if self.kind == "kerberos" and token.startswith(b"NTLMSSP\x00"):
+            log.debug("NTLM refused: this lab accepts Kerberos only")
+            conn.pending = None
+            return AuthResult(None, self.challenge)
+        # A first-leg token (NTLM NEGOTIATE, a SPNEGO init, or a raw Kerberos AP-REQ, which is
+        # GSS-framed like SPNEGO) starts a new handshake and replaces whatever this
+        # connection had proven or half-proven before.
         if conn.pending is None or token.startswith((b"NTLMSSP\x00\x01", b"\x60")):
             bindings = spnego.channel_bindings.GssChannelBindings(application_data=cbt) if cbt else None
             conn.user = None
             conn.context = None
+            conn.mechanism = None
             conn.pending = spnego.server(protocol="negotiate", channel_bindings=bindings)
         ctx = conn.pending
         try:
             out = ctx.step(token)
-        except spnego.exceptions.SpnegoError as exc:
-            log.debug("negotiate authentication failed: %s", exc)
+            complete = ctx.complete
+            mechanism = ctx.negotiated_protocol if complete else None
+            principal = str(ctx.client_principal or "") if complete else ""
+        except Exception as exc:
+            # Any failure of the handshake is a refusal, not a dropped connection: pyspnego
+            # raises SpnegoError for most, but AttributeError and others for a Kerberos
+            # token it cannot use (a key missing from the keytab, a wrong channel binding).
+            log.debug("negotiate authentication failed: %s: %s", type(exc).__name__, exc)
             conn.pending = None
             return AuthResult(None, self.challenge)
         out_header = f"{scheme} {base64.b64encode(out).decode()}" if out else None
-        if not ctx.complete:
+        if not complete:
             return AuthResult(None, [out_header] if out_header else self.challenge)
         conn.pending = None
-        principal = str(ctx.client_principal or "")
-        if refuse or _user_part(principal).lower() != self.username.lower():
-            log.debug("negotiate authentication refused for %r", principal)
+        wrong_mech = self.kind == "kerberos" and mechanism != "kerberos"
+        if refuse or wrong_mech or _user_part(principal).lower() != self.username.lower():
+            log.debug("negotiate authentication refused for %r (%s)", principal, mechanism)
             return AuthResult(None, self.challenge)
         conn.user = self.username
         conn.context = ctx
+        conn.mechanism = mechanism
         return AuthResult(self.username, final_header=out_header)
 
 
@@ -267,7 +353,7 @@ def unwrap_body(conn: ConnectionAuth, body: bytes) -> bytes:
     signature, sealed = rest[4 : 4 + sig_len], rest[4 + sig_len :]
     try:
         plain = conn.context.unwrap_winrm(signature, sealed)
-    except spnego.exceptions.SpnegoError as exc:
+    except Exception as exc:  # SpnegoError, or a GSSAPI error pyspnego did not wrap
         raise AuthError(f"cannot decrypt message: {exc}") from None
     if len(plain) != expected:
         raise AuthError(f"decrypted length {len(plain)} != declared {expected}")

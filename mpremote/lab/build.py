@@ -97,7 +97,11 @@ def tls_material(opts: Any) -> tuple[LabCertificates | None, Path | None, Any]:
 
 
 def write_targets(path: Path, hosts: list[Any], opts: Any, ca_path: Path | None) -> Path:
-    """Write the targets file every mpremote command can use as is (no secret inside)."""
+    """Write the targets file every mpremote command can use as is (no secret inside).
+
+    A Kerberos lab's file names no ``password_env``: a ticket (kinit) is all a run needs,
+    and a password still works from ``MPREMOTE_PASSWORD`` or ``--password-stdin``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -106,8 +110,9 @@ def write_targets(path: Path, hosts: list[Any], opts: Any, ca_path: Path | None)
         f"  transport: {'https' if opts.tls else 'http'}",
         f"  auth: {opts.auth}",
         f"  username: {_scalar(opts.username)}",
-        "  password_env: MPREMOTE_PASSWORD",
     ]
+    if opts.auth != "kerberos":
+        lines.append("  password_env: MPREMOTE_PASSWORD")
     if ca_path is not None:
         rel = os.path.relpath(ca_path, path.parent)
         lines.append(f"  ca_cert: {_scalar(Path(rel).as_posix())}")

@@ -28,7 +28,7 @@ from typing import Any
 
 from mpremote.errors import UsageError
 from mpremote.lab import faults as faults_mod
-from mpremote.lab.auth import AUTH_KINDS, Authenticator
+from mpremote.lab.auth import AUTH_KINDS, Authenticator, AuthError
 from mpremote.lab.build import BuildError, bind_sockets, build_specs, tls_material, write_targets
 from mpremote.lab.contract import HostModel, JournalSink
 from mpremote.lab.httpd import HostFaults, HostServer
@@ -73,6 +73,8 @@ class LabOptions:
     churn: float = 0.0
     #: Which hosts churn (a glob on host names; the others keep their sessions still).
     churn_hosts: str = "*"
+    #: Kerberos only: the keytab holding the hosts' service principals (WSMAN/NAME, HTTP/NAME, host/NAME).
+    keytab: Path | None = None
 
     def validate(self) -> None:
         """Raise LabError naming the first bad option."""
@@ -94,6 +96,10 @@ class LabOptions:
             raise LabError("--username must be non-empty and contain no ':'")
         if not self.password:
             raise LabError("--password must not be empty")
+        if self.auth == "kerberos" and self.keytab is None:
+            raise LabError("--auth kerberos needs --keytab FILE (the hosts' service principals)")
+        if self.keytab is not None and self.auth != "kerberos":
+            raise LabError("--keytab is only used with --auth kerberos")
         check_loopback(self.bind)
 
 
@@ -187,7 +193,10 @@ class Lab:
         self._sockets = socks  # closed in stop() whatever happens next
         address = check_loopback(opts.bind)
         domains = tuple(sorted({d for s in specs for d in (getattr(s, "domain", ""), _computer(s)) if d}))
-        self._auth = Authenticator(opts.auth, opts.username, opts.password, domains=domains)
+        try:
+            self._auth = Authenticator(opts.auth, opts.username, opts.password, domains=domains, keytab=opts.keytab)
+        except AuthError as exc:  # no keytab, no gssapi, another keytab in this process
+            raise LabError(str(exc)) from None
         certs, self.ca_path, self._tmpdir = tls_material(opts)
 
         self._loop = asyncio.new_event_loop()
@@ -272,6 +281,10 @@ class Lab:
         }
         if opts.auth == "basic" and not opts.tls:
             kwargs["encryption"] = "never"
+        if opts.auth == "kerberos":
+            # The ticket cache, and the SPN of the host's name (the address is 127.0.0.1).
+            kwargs["password"] = None
+            kwargs["negotiate_hostname_override"] = h.name
         kwargs.update(overrides)
         return kwargs
 
