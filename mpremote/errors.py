@@ -62,9 +62,12 @@ class HostError(MpremoteError):
 
     kind = "error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: A longer explanation of the cause (``mpremote check`` shows it), e.g. which
+        #: Kerberos step failed and what to do about it. Never holds a secret.
+        self.hint = hint
 
 
 class ConnectError(HostError):

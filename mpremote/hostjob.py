@@ -419,8 +419,15 @@ def _scrub(result: HostResult, password: str) -> None:
 
 
 def _fail(result: HostResult, exc: BaseException, in_flight: list[Session], action: str) -> None:
-    """Record a host failure. After an action was sent its outcome is unknown: say so, never retry."""
+    """Record a host failure. After an action was sent its outcome is unknown: say so, never retry.
+
+    ``check`` is where an administrator asks *why*: there the error's hint (which Kerberos
+    step failed, what to do) follows the message that every command reports alike.
+    """
     info = ErrorInfo.from_exception(exc)
+    hint = getattr(exc, "hint", None)
+    if action == "check" and hint:
+        info = ErrorInfo(info.kind, f"{info.message}; {hint}")
     if not in_flight:
         result.status = status_for_error(exc)
         result.error = info

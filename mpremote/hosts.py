@@ -28,6 +28,10 @@ class Host:
     verify_tls: bool = True
     #: Allow Basic auth over plain HTTP (password in clear); only when forced by the user.
     allow_insecure_basic: bool = False
+    #: Kerberos service principal ``SERVICE/HOST``: HOST defaults to the host's name (never
+    #: its address: a domain has no principal for an IP), SERVICE to pypsrp's ``host``.
+    spn_host: str | None = None
+    spn_service: str | None = None
     groups: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     vars: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -39,6 +43,7 @@ class Host:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by ``mpremote targets FILE --format json``."""
+        spn = {k: v for k, v in (("spn_host", self.spn_host), ("spn_service", self.spn_service)) if v}
         return {
             "host": self.name,
             "address": self.address,
@@ -53,4 +58,5 @@ class Host:
             "tags": list(self.tags),
             "vars": self.vars,
             "source": self.source,
+            **spn,
         }

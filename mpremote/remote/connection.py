@@ -57,6 +57,9 @@ class Endpoint:
     auth: str
     cert_validation: bool | str  # False, True (system store) or a CA bundle path
     encryption: str
+    #: Kerberos service principal ``spn_service/spn_host`` (None: pypsrp's ``host`` / the address).
+    spn_host: str | None = None
+    spn_service: str | None = None
 
     @property
     def is_loopback(self) -> bool:
@@ -85,7 +88,39 @@ def resolve_endpoint(host: Host, settings: ConnectionSettings) -> Endpoint:
                 "use --transport https or --auth ntlm/negotiate (or force it with --allow-insecure-basic)"
             )
         encryption = "never"
-    return Endpoint(host.address, port, transport, auth, cert_validation, encryption)
+    return Endpoint(
+        host.address,
+        port,
+        transport,
+        auth,
+        cert_validation,
+        encryption,
+        spn_host=spn_host_for(host),
+        spn_service=host.spn_service,
+    )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def spn_host_for(host: Host) -> str | None:
+    """The host part of the Kerberos SPN, or None to let pypsrp use the address.
+
+    A domain has service principals for names (``host/mp-101-01.school.local``), never for
+    addresses, and pypsrp builds the SPN from the address it connects to. So: the target's
+    ``spn_host`` when written; else, when the address is an IP, the host's name; else (the
+    address is a name, as Windows' own client would use it) nothing to override.
+    """
+    if host.spn_host:
+        return host.spn_host
+    if _is_ip(host.address) and not _is_ip(host.name):
+        return host.name
+    return None
 
 
 @dataclass
@@ -343,6 +378,8 @@ class Connection:
                 encryption=ep.encryption,
                 no_proxy=ep.is_loopback,
                 reconnection_retries=0,
+                negotiate_hostname_override=ep.spn_host,
+                negotiate_service=ep.spn_service,
             )
         _prepare_session(self._wsman, preemptive_ntlm=self.settings.preemptive_ntlm)
         self._pool = RunspacePool(self._wsman)

@@ -87,6 +87,8 @@ ANSIBLE_FIELDS: dict[str, tuple[str, Callable[[Any], Any], int]] = {
     "ansible_winrm_port": ("port", _port, 1),
     "ansible_winrm_server_cert_validation": ("verify_tls", _cert_validation, 1),
     "ansible_winrm_ca_trust_path": ("ca_cert", _same, 1),
+    "ansible_winrm_kerberos_hostname_override": ("spn_host", _same, 1),
+    "ansible_winrm_service": ("spn_service", _same, 1),
     "ansible_psrp_protocol": ("transport", _lower, 2),
     "ansible_psrp_auth": ("auth", _auth, 2),
     "ansible_psrp_user": ("username", _same, 2),
@@ -94,6 +96,8 @@ ANSIBLE_FIELDS: dict[str, tuple[str, Callable[[Any], Any], int]] = {
     "ansible_psrp_cert_validation": ("verify_tls", _cert_validation, 2),
     "ansible_psrp_ca_cert": ("ca_cert", _same, 2),
     "ansible_psrp_cert_trust_path": ("ca_cert", _same, 2),
+    "ansible_psrp_negotiate_hostname_override": ("spn_host", _same, 2),
+    "ansible_psrp_negotiate_service": ("spn_service", _same, 2),
 }
 _NATIVE_PREFIX = "mpremote_"
 _NATIVE_RANK = 3

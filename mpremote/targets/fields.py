@@ -71,6 +71,22 @@ def _env_name(value: Any) -> str:
     return value
 
 
+_SPN_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_SPN_SERVICE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+
+
+def _spn_host(value: Any) -> str:
+    if not isinstance(value, str) or not _SPN_HOST.match(value.strip()):
+        raise ValueError(f"must be a host name as the domain knows it (mp-101.school.local), not {value!r}")
+    return value.strip()
+
+
+def _spn_service(value: Any) -> str:
+    if not isinstance(value, str) or not _SPN_SERVICE.match(value.strip()):
+        raise ValueError(f"must be a service class such as host, HTTP or WSMAN (no '/' or '@'), not {value!r}")
+    return value.strip()
+
+
 def _tags(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
         raise ValueError("must be a list of strings")
@@ -96,6 +112,14 @@ FIELDS: dict[str, FieldSpec] = {
     "ca_cert": FieldSpec("PEM bundle to verify TLS with, relative to this file", _text),
     "verify_tls": FieldSpec("verify the TLS certificate (default true)", _flag),
     "allow_insecure_basic": FieldSpec("allow Basic auth over plain http (password in clear)", _flag),
+    "spn_host": FieldSpec(
+        "Kerberos: the host name in the service principal (default: the host's name, never its address)",
+        _spn_host,
+        host_only=True,
+    ),
+    "spn_service": FieldSpec(
+        "Kerberos: the service class of the principal (default host; or HTTP, WSMAN)", _spn_service
+    ),
     "tags": FieldSpec("free labels; every level's tags are added together", _tags),
 }
 

@@ -428,6 +428,8 @@ class _Reader:
             ca_cert=ca_cert,
             verify_tls=get("verify_tls", True),
             allow_insecure_basic=get("allow_insecure_basic", False),
+            spn_host=get("spn_host"),
+            spn_service=get("spn_service"),
             groups=tuple(group_names),
             tags=tuple(tags),
             vars=extras,
