@@ -13,7 +13,8 @@ Order, first that yields wins (per host):
 4. the OS keyring (optional ``keyring`` package), service ``mpremote``: key ``USERNAME``
    first, then ``USERNAME@HOSTNAME`` for a host with its own password.
 5. an interactive prompt (getpass), only when interactive (stdin is a TTY), once per
-   account; never for ``auth: kerberos``.
+   account; never for ``auth: kerberos``, nor for ``negotiate`` while a Kerberos ticket is
+   in the cache (:func:`has_ticket`).
 6. ``auth: negotiate`` / ``kerberos`` with no password: ``None``, so the Kerberos ticket
    cache is used. Any other auth with no password is an error (exit 2) telling where a
    password can come from.
@@ -327,7 +328,7 @@ class CredentialResolver:
             value = self._keyring(key)
             if value is not None:
                 return Credential(username, value, f"keyring:{key}")
-        if self._interactive and host.auth != "kerberos":
+        if self._interactive and host.auth != "kerberos" and not (host.auth in TICKET_AUTHS and has_ticket()):
             value = self._ask(username)
             if value is not None:
                 return Credential(username, value, "prompt")
@@ -381,6 +382,26 @@ class CredentialResolver:
             return Secret(value) if value else None
 
         return self._cached(("prompt", username), fetch)
+
+
+_TICKET: list[bool] = []
+
+
+def has_ticket() -> bool:
+    """True when a Kerberos ticket (TGT) that has not expired is in the default cache.
+
+    Asked once per process, and only before prompting for a ``negotiate`` password: with a
+    ticket, Negotiate uses it and a prompt would only be in the way. False without the
+    ``kerberos`` extra.
+    """
+    if not _TICKET:
+        try:
+            import gssapi
+
+            _TICKET.append(gssapi.Credentials(usage="initiate").lifetime > 0)
+        except Exception:  # no gssapi, no cache, an expired ticket: no ticket
+            _TICKET.append(False)
+    return _TICKET[0]
 
 
 def _at(host: Host, field: str) -> str:

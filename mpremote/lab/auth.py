@@ -171,8 +171,6 @@ class ConnectionAuth:
     user: str | None = None
     context: Any = None  # the spnego acceptor, kept for message encryption
     pending: Any = None  # an acceptor mid-handshake
-    #: The mechanism that authenticated this connection: ``ntlm`` or ``kerberos``.
-    mechanism: str | None = None
 
 
 @dataclass
@@ -291,7 +289,6 @@ class Authenticator:
             bindings = spnego.channel_bindings.GssChannelBindings(application_data=cbt) if cbt else None
             conn.user = None
             conn.context = None
-            conn.mechanism = None
             conn.pending = spnego.server(protocol="negotiate", channel_bindings=bindings)
         ctx = conn.pending
         try:
@@ -316,7 +313,6 @@ class Authenticator:
             return AuthResult(None, self.challenge)
         conn.user = self.username
         conn.context = ctx
-        conn.mechanism = mechanism
         return AuthResult(self.username, final_header=out_header)
 
 

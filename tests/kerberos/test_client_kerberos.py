@@ -107,9 +107,7 @@ def test_spn_host_and_spn_service_from_the_target_file(kerberos_lab: Any, tmp_pa
     assert "spn_host" in check["desk-8"]["error"]["message"]
 
 
-def test_a_wrong_kerberos_password_reads_exactly_like_a_wrong_ntlm_password(
-    kerberos_lab: Any, tmp_path: Path
-) -> None:
+def test_a_wrong_kerberos_password_reads_exactly_like_a_wrong_ntlm_password(kerberos_lab: Any, tmp_path: Path) -> None:
     from mpremote.lab.server import Lab, LabOptions
 
     krb = kerberos_lab(hosts=1)

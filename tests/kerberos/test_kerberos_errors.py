@@ -62,3 +62,20 @@ def test_a_wrapped_kerberos_error_is_classified_by_its_cause(krb5_context: objec
         err = translate(outer)
     assert err.kind == "auth"
     assert "clock skew" in err.message
+
+
+def test_negotiate_with_a_ticket_is_not_prompted_for_a_password(realm: object) -> None:
+    from mpremote.credentials import resolver
+    from mpremote.hosts import Host
+
+    def prompt(text: str) -> str:
+        raise AssertionError("prompted for a password although a ticket is in the cache")
+
+    resolver._TICKET.clear()  # asked once per process: ask again under this module's realm
+    try:
+        found = resolver.CredentialResolver(interactive=True, environ={}, use_keyring=False, prompt=prompt).resolve(
+            Host(name="mp-lab-001", address="127.0.0.1", auth="negotiate", username="labadmin")
+        )
+    finally:
+        resolver._TICKET.clear()
+    assert (found.password, found.source) == (None, "ticket-cache")
