@@ -26,8 +26,18 @@ case "${1:-}" in
     if [ "${#missing[@]}" -gt 0 ]; then
       echo "+ apt-get install ${missing[*]}"
       export DEBIAN_FRONTEND=noninteractive
+      # The packages' own services (a system KDC and kadmind for a default realm) must not
+      # start: the tests run their own KDC. Where the image has no policy-rc.d that denies
+      # starts, one is in place for the install only (kadmind's postinst fails otherwise).
+      guard=""
+      if [ ! -e /usr/sbin/policy-rc.d ]; then
+        guard=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$guard"
+        chmod 755 "$guard"
+        trap 'rm -f "$guard"' EXIT
+      fi
       apt-get update -q >/dev/null
-      apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+      apt-get install -y -q "${missing[@]}" >/dev/null
     fi
     ;;
   test)

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,22 +45,27 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
+#: pypsrp's WSMan() rewrites ElementTree's global namespace map: never two at once.
+_WSMAN_INIT = threading.Lock()
+
+
 def run(targets: Path, name: str, script: str, doc: dict | None = None) -> list[object]:
     """Connect to ``name`` the way the targets file says, run ``script``, close."""
     doc = doc or yaml.safe_load(targets.read_text())
     host, v = doc["hosts"][name], doc["vars"]
     ca = str(targets.parent / v["ca_cert"]) if "ca_cert" in v else False
-    wsman = WSMan(
-        host["address"],
-        port=host["port"],
-        username=v["username"],
-        password=os.environ.get(v["password_env"], PASSWORD),
-        ssl=v["transport"] == "https",
-        auth=v["auth"],
-        cert_validation=ca,
-        no_proxy=True,
-        read_timeout=120,
-    )
+    with _WSMAN_INIT:
+        wsman = WSMan(
+            host["address"],
+            port=host["port"],
+            username=v["username"],
+            password=os.environ.get(v["password_env"], PASSWORD),
+            ssl=v["transport"] == "https",
+            auth=v["auth"],
+            cert_validation=ca,
+            no_proxy=True,
+            read_timeout=120,
+        )
     with wsman, RunspacePool(wsman) as pool:
         ps = PowerShell(pool)
         ps.add_script(script)
