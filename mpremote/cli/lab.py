@@ -62,7 +62,7 @@ def serve(
         typer.Option(
             "--keytab",
             metavar="FILE",
-            help="Kerberos: keytab with the hosts' service principals (WSMAN/NAME, HTTP/NAME or host/NAME).",
+            help="Kerberos: keytab of the hosts' principals (host/NAME, HTTP/NAME).",
         ),
     ] = None,
     tls: Annotated[bool, typer.Option("--tls/--no-tls", help="HTTPS with a lab CA (default) or plain HTTP.")] = True,
@@ -84,7 +84,7 @@ def serve(
         ),
     ] = None,
     username: Annotated[
-        str, typer.Option("--username", help="Account the hosts accept (Kerberos: the principal USERNAME@REALM).")
+        str, typer.Option("--username", help="Account the hosts accept (Kerberos: USERNAME@REALM).")
     ] = "labadmin",
     password: Annotated[
         str,
