@@ -62,6 +62,15 @@ class _ScriptStop(Exception):
         self.spec = spec
 
 
+class _Partial(Exception):
+    """A cmdlet produced output for some inputs and non-terminating errors for others."""
+
+    def __init__(self, output: list[Any], errors: list[contract.ErrorSpec]) -> None:
+        super().__init__(errors[0].message)
+        self.output = output
+        self.errors = errors
+
+
 class _Exit(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
@@ -330,6 +339,12 @@ class Interpreter:
                 raise _ScriptStop(exc.spec) from None
             self.errors.append(exc.spec)
             return []
+        except _Partial as part:
+            if action == "stop":  # the first error stops the pipeline (the cmdlet ran in order)
+                raise _ScriptStop(part.errors[0]) from None
+            if action not in ("silentlycontinue", "ignore"):
+                self.errors.extend(part.errors)
+            out = part.output
         return [] if ">$null" in redirs or "1>$null" in redirs else out
 
     def _native_output(self, result: NativeResult, redirs: set[str]) -> list[Any]:
@@ -408,38 +423,101 @@ def _take(named: dict[str, Any], cmdlet: str, allowed: tuple[str, ...]) -> dict[
     return out
 
 
-def _session_id(cmdlet: str, params: dict[str, Any], positional: list[Any]) -> int:
+def _session_ids(cmdlet: str, params: dict[str, Any], positional: list[Any]) -> list[int]:
+    """``-SessionId <UInt32[]>`` (also positional 0): one id, ``2,3`` or a list."""
     value = params.get("sessionid", positional[0] if positional else None)
-    try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    items = value if isinstance(value, list | tuple) else str(value).split(",") if isinstance(value, str) else [value]
+    ids: list[int] = []
+    for item in items:
+        try:
+            sid = int(item)  # type: ignore[arg-type]
+            if sid < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise _StatementError(
+                contract.ErrorSpec(
+                    message=f"Cannot bind parameter 'SessionId'. Cannot convert value \"{_text(item)}\" to type "
+                    '"System.UInt32".',
+                    exception_type="System.Management.Automation.ParameterBindingException",
+                    category=int(ErrorCategory.InvalidArgument),
+                    fully_qualified_error_id=f"CannotConvertArgumentNoMessage,{cmdlet}",
+                )
+            ) from None
+        ids.append(sid)
+    return ids
+
+
+def _wms_ids(it: Interpreter, cmdlet: str, p: dict[str, Any], positional: list[Any]) -> list[int]:
+    """The parameter sets of Microsoft's reference: ``[-SessionId] <UInt32[]>`` or ``-All``."""
+    has_ids = "sessionid" in p or bool(positional)
+    if p.get("all") and has_ids:
         raise _StatementError(
             contract.ErrorSpec(
-                message=f"Cannot bind parameter 'SessionId'. Cannot convert value \"{_text(value)}\" to type "
-                '"System.UInt32".',
+                message="Parameter set cannot be resolved using the specified named parameters.",
                 exception_type="System.Management.Automation.ParameterBindingException",
                 category=int(ErrorCategory.InvalidArgument),
-                fully_qualified_error_id=f"CannotConvertArgumentNoMessage,{cmdlet}",
+                fully_qualified_error_id=f"AmbiguousParameterSet,{cmdlet}",
             )
-        ) from None
+        )
+    if p.get("all"):
+        return it.host.wms_session_ids()
+    if not has_ids:  # a remote session cannot prompt for the mandatory -SessionId
+        raise _StatementError(
+            contract.ErrorSpec(
+                message="Cannot process command because of one or more missing mandatory parameters: SessionId.",
+                exception_type="System.Management.Automation.ParameterBindingException",
+                category=int(ErrorCategory.InvalidArgument),
+                fully_qualified_error_id=f"MissingMandatoryParameter,{cmdlet}",
+            )
+        )
+    return _session_ids(cmdlet, p, positional)
+
+
+def _each_id(ids: list[int], run: Callable[[int], list[Any]]) -> list[Any]:
+    """Run ``run`` per id; a missing id is a non-terminating error and the rest go on."""
+    out: list[Any] = []
+    errors: list[contract.ErrorSpec] = []
+    for sid in ids:
+        try:
+            out.extend(run(sid))
+        except CmdletError as exc:
+            errors.append(exc.spec)
+    if errors:
+        raise _Partial(out, errors)
+    return out
 
 
 def _get_wms(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
-    p = _take(named, "Get-WmsSession", ("all", "sessionid"))
-    sid = _session_id("Get-WmsSession", p, positional) if "sessionid" in p or positional else None
-    return list(it.host.get_wms_session(sid))
+    p = _take(named, "Get-WmsSession", ("all", "sessionid", "thumbnail", "server"))
+    ids = _wms_ids(it, "Get-WmsSession", p, positional)
+    return _each_id(ids, lambda sid: it.host.get_wms_session(sid))
+
+
+def _end_wms(it: Interpreter, cmdlet: str, named: dict[str, Any], positional: list[Any], disconnect: bool) -> list[Any]:
+    """Close-/Disconnect-WmsSession ``[-SessionId] <UInt32[]> | -All [-WhatIf] [-Confirm]``."""
+    p = _take(named, cmdlet, ("sessionid", "all", "whatif", "confirm", "server"))
+    ids = _wms_ids(it, cmdlet, p, positional)
+    if p.get("confirm") is True:  # -Confirm asks the user; a remote pipeline has nobody to ask (doubt)
+        raise _StatementError(
+            contract.ErrorSpec(
+                message="Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.",
+                exception_type="System.Management.Automation.PSInvalidOperationException",
+                category=int(ErrorCategory.InvalidOperation),
+                fully_qualified_error_id=f"NonInteractiveConfirm,{cmdlet}",
+            )
+        )
+    if p.get("whatif"):
+        return []  # "What if:" goes to the host's UI, not the output; nothing changes
+    end = it.host.disconnect_wms_session if disconnect else it.host.close_wms_session
+    return _each_id(ids, lambda sid: end(sid) or [])
 
 
 def _close_wms(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
-    p = _take(named, "Close-WmsSession", ("sessionid", "confirm", "force", "whatif"))
-    it.host.close_wms_session(_session_id("Close-WmsSession", p, positional))
-    return []
+    return _end_wms(it, "Close-WmsSession", named, positional, disconnect=False)
 
 
 def _disconnect_wms(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:
-    p = _take(named, "Disconnect-WmsSession", ("sessionid", "confirm", "force", "whatif"))
-    it.host.disconnect_wms_session(_session_id("Disconnect-WmsSession", p, positional))
-    return []
+    return _end_wms(it, "Disconnect-WmsSession", named, positional, disconnect=True)
 
 
 def _lock_wms(it: Interpreter, named: dict[str, Any], positional: list[Any], data: list[Any]) -> list[Any]:

@@ -56,6 +56,8 @@ _GARBAGE_QUSER = [
     "---- 8< ---- quser.exe: internal buffer overrun ----",
 ]
 WMS_TYPE_NAME = "Microsoft.MultiPoint.Management.WmsSession"  # doubt: the cmdlet's real type name
+#: The session a cmdlet runs in over PowerShell Remoting (wsmprovhost runs in session 0).
+CALLER_SESSION_ID = 0
 
 
 @dataclass
@@ -486,6 +488,10 @@ class EmulatedHost:
             raise CmdletError(self.command_not_found(name))
 
     def _wms_object(self, s: SessionSpec) -> PSCustomObject:
+        """A Get-WmsSession object: the properties and order of Microsoft's reference example
+        (SessionId, State, IsOrchestratable, IsAdmin, IsMOGUser, UserName, StationId,
+        ComputerName, ClientName, DomainName, IsRail). States: ``RemoteConnection`` and
+        ``ConnectedToStation`` are documented; ``Disconnected`` is our assumption (doubt)."""
         state = (
             "Disconnected"
             if s.state == "disconnected"
@@ -496,12 +502,18 @@ class EmulatedHost:
         return custom_object(
             PSTypeName=WMS_TYPE_NAME,
             SessionId=s.id,
-            UserName=s.username or "",
-            DomainName=s.domain or "",
             State=state,
-            StationId=s.station_id or 0,
+            IsOrchestratable=False,
             IsAdmin=s.is_admin,
+            IsMOGUser=False,
+            UserName=s.username or "",
+            StationId=s.station_id or 0,
             ComputerName=self.computer_name,
+            # A station's client is the host itself (reference example); a remote client's
+            # name is not modelled, so it is the session's own label (doubt).
+            ClientName=self.computer_name if s.station_id is not None else f"CLIENT-{s.id}",
+            DomainName=s.domain or "",
+            IsRail=False,
             # Lab extension (docs/lab.md): the reference lists no property for a blocked session.
             IsBlocked=s.lock_message is not None,
         )
@@ -524,13 +536,17 @@ class EmulatedHost:
                 self.locale.wms_not_found.format(id=sid),
                 ErrorCategory.ObjectNotFound,
                 f"SessionNotFound,Microsoft.MultiPoint.Management.{name}",
-                "System.ArgumentException",
+                "System.Management.Automation.ItemNotFoundException",  # the reference's error
                 sid,
             )
         return s
 
+    def wms_session_ids(self) -> list[int]:
+        """The ids ``-All`` means: every user session MultiPoint shows."""
+        return [s.id for s in self.sessions() if self._wms_visible(s)]
+
     def get_wms_session(self, session_id: int | None = None) -> list[PSCustomObject]:
-        """``Get-WmsSession -All`` (or no parameter) / ``-SessionId N``."""
+        """``Get-WmsSession -All`` (``None``) / ``-SessionId N``."""
         self._require_wms("Get-WmsSession")
         if session_id is None:
             return [self._wms_object(s) for s in self.sessions() if self._wms_visible(s)]
@@ -538,6 +554,14 @@ class EmulatedHost:
 
     def _wms_end(self, name: str, sid: int, *, disconnect: bool) -> None:
         self._require_wms(name)
+        if sid == CALLER_SESSION_ID:
+            raise self._wms_error(
+                "You cannot close the cmdlet's session.",  # Close-WmsSession reference
+                ErrorCategory.InvalidOperation,
+                f"CannotCloseOwnSession,Microsoft.MultiPoint.Management.{name.replace('-', '')}",
+                "System.InvalidOperationException",
+                sid,
+            )
         self.before_action(sid)
         s = self._wms_target(name.replace("-", ""), sid)
         if self._protected(s) or self.spec.has_fault("access-denied"):

@@ -106,3 +106,48 @@ def test_newer_or_broken_syntax_is_refused(snippet: str, why: str) -> None:
 )
 def test_powershell_3_syntax_passes(snippet: str) -> None:
     assert newer_than_3(snippet) == []
+
+
+# --- our scripts' MultiPoint calls against Microsoft's reference (module MultiPoint) ----------
+
+#: Parameter sets as the reference documents them: each set's mandatory parameters, and the
+#: optional ones every set accepts. Lock-WmsSession's -Message is mandatory in both sets.
+WMS_REFERENCE = {
+    "get-wmssession": ([{"sessionid"}, {"all"}], {"thumbnail", "server"}),
+    "close-wmssession": ([{"sessionid"}, {"all"}], {"server", "whatif", "confirm"}),
+    "disconnect-wmssession": ([{"sessionid"}, {"all"}], {"server", "whatif", "confirm"}),
+    "lock-wmssession": ([{"sessionid", "message"}, {"all", "message"}], {"server", "whatif", "confirm"}),
+    "unlock-wmssession": ([{"sessionid"}, {"all"}], {"server", "whatif", "confirm"}),
+}
+COMMON = {"erroraction", "errorvariable", "warningaction", "verbose", "debug", "outvariable"}
+
+
+def wms_calls(source: str) -> list[tuple[int, str, set[str]]]:
+    calls = []
+    for n in nodes(parse(source)):
+        if n.type != "command":
+            continue
+        name = next((c for c in n.children if c.type == "command_name"), None)
+        if name is None or name.text.decode().lower() not in WMS_REFERENCE:
+            continue
+        params = {x.text.decode().lstrip("-").lower() for x in nodes(n) if x.type == "command_parameter"}
+        calls.append((n.start_point[0] + 1, name.text.decode().lower(), params))
+    return calls
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_multipoint_calls_match_the_documented_signatures(name: str) -> None:
+    source = resources.files("mpremote.remote").joinpath("scripts", name).read_text(encoding="utf-8")
+    for line, cmdlet, params in wms_calls(source):
+        sets, optional = WMS_REFERENCE[cmdlet]
+        used = params - COMMON
+        fits = [s for s in sets if s <= used and used <= s | optional]
+        assert len(fits) == 1, f"{name}:{line}: {cmdlet} with {sorted(params)} fits no documented parameter set"
+        if cmdlet in ("close-wmssession", "disconnect-wmssession", "lock-wmssession"):
+            assert "confirm" in params, f"{name}:{line}: {cmdlet} must say -Confirm:$false (nobody can answer a prompt)"
+
+
+def test_the_signature_check_sees_the_calls() -> None:
+    source = resources.files("mpremote.remote").joinpath("scripts", "act.ps1").read_text(encoding="utf-8")
+    assert {c for _, c, _ in wms_calls(source)} >= {"get-wmssession", "close-wmssession", "disconnect-wmssession"}
+    assert wms_calls("Close-WmsSession -Id 3")[0][2] == {"id"}  # and would refuse this one
