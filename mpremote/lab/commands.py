@@ -447,6 +447,11 @@ def _session_ids(cmdlet: str, params: dict[str, Any], positional: list[Any]) -> 
     return ids
 
 
+def _session_id(cmdlet: str, params: dict[str, Any], positional: list[Any]) -> int:
+    """One ``-SessionId`` (the cmdlets the lab takes a single id for)."""
+    return _session_ids(cmdlet, params, positional)[0]
+
+
 def _wms_ids(it: Interpreter, cmdlet: str, p: dict[str, Any], positional: list[Any]) -> list[int]:
     """The parameter sets of Microsoft's reference: ``[-SessionId] <UInt32[]>`` or ``-All``."""
     has_ids = "sessionid" in p or bool(positional)

@@ -20,7 +20,8 @@ def props(r: PipelineResult) -> list[list[str]]:
 def test_get_all_returns_the_documented_properties_and_states() -> None:
     host, _ = make_host()
     r = script(host, "Get-WmsSession -All")
-    assert not r.errors and props(r) == [DOCUMENTED_PROPERTIES] * 3
+    # The documented properties in the documented order, then the lab's IsBlocked (docs/lab.md).
+    assert not r.errors and props(r) == [[*DOCUMENTED_PROPERTIES, "IsBlocked"]] * 3
     states = {o.SessionId: o.State for o in r.output}
     assert states == {2: "RemoteConnection", 3: "Disconnected", 117: "ConnectedToStation"}
     station = next(o for o in r.output if o.SessionId == 117)

@@ -116,8 +116,9 @@ WMS_REFERENCE = {
     "get-wmssession": ([{"sessionid"}, {"all"}], {"thumbnail", "server"}),
     "close-wmssession": ([{"sessionid"}, {"all"}], {"server", "whatif", "confirm"}),
     "disconnect-wmssession": ([{"sessionid"}, {"all"}], {"server", "whatif", "confirm"}),
-    "lock-wmssession": ([{"sessionid", "message"}, {"all", "message"}], {"server", "whatif", "confirm"}),
-    "unlock-wmssession": ([{"sessionid"}, {"all"}], {"server", "whatif", "confirm"}),
+    # Lock-/Unlock-WmsSession document neither -WhatIf nor -Confirm.
+    "lock-wmssession": ([{"sessionid", "message"}, {"all", "message"}], {"server"}),
+    "unlock-wmssession": ([{"sessionid"}, {"all"}], {"server"}),
 }
 COMMON = {"erroraction", "errorvariable", "warningaction", "verbose", "debug", "outvariable"}
 
@@ -143,7 +144,7 @@ def test_multipoint_calls_match_the_documented_signatures(name: str) -> None:
         used = params - COMMON
         fits = [s for s in sets if s <= used and used <= s | optional]
         assert len(fits) == 1, f"{name}:{line}: {cmdlet} with {sorted(params)} fits no documented parameter set"
-        if cmdlet in ("close-wmssession", "disconnect-wmssession", "lock-wmssession"):
+        if cmdlet in ("close-wmssession", "disconnect-wmssession"):
             assert "confirm" in params, f"{name}:{line}: {cmdlet} must say -Confirm:$false (nobody can answer a prompt)"
 
 
