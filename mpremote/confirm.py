@@ -173,7 +173,9 @@ def render_plan(plan: Plan, console: Console, description: str = "") -> None:
             f"Not read now, so not touched ({_plural(len(plan.unread), 'host')}):", markup=False, highlight=False
         )
         for r in plan.unread:
-            console.print(f"  {r.host}: {r.status.value}: {host_detail(r)}", markup=False, highlight=False)
+            console.print(
+                f"  {r.host}: {r.status.value}: {host_detail(r)}", markup=False, highlight=False, soft_wrap=False
+            )
     console.print()
 
 
