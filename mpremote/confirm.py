@@ -110,18 +110,23 @@ def plan_from_preview(command: str, results: Iterable[HostResult]) -> Plan:
 
 
 def plan_lines(plan: Plan) -> list[str]:
-    """The plan as aligned text lines: one per session, the host named on its first row."""
+    """The plan as aligned text lines: one per session, the host named on its first row.
+
+    When any session has an application that may hold unsaved work, a last column
+    ``work at risk`` names them on that session's own row.
+    """
     from rich.cells import cell_len
 
     from mpremote.report import format_idle
 
-    header = ("host", "id", "user", "state", "idle")
+    with_risk = any(item.busy for item in plan.items)
+    header = ("host", "id", "user", "state", "idle", *(("work at risk",) if with_risk else ()))
     rows = []
     previous = None
     for item in plan.items:
         rows.append(
             (item.host if item.host != previous else "", str(item.id), item.user, item.state,
-             format_idle(item.idle_seconds))
+             format_idle(item.idle_seconds), *((", ".join(item.busy),) if with_risk else ()))
         )  # fmt: skip
         previous = item.host
     widths = [max(cell_len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -154,17 +159,16 @@ def render_plan(plan: Plan, console: Console, description: str = "") -> None:
         console.print(lines[0], style="bold", markup=False, highlight=False)
         for text in lines[1:]:
             console.print(text, markup=False, highlight=False, soft_wrap=True)
-        at_risk = [i for i in plan.items if i.busy]
+        at_risk = sum(1 for i in plan.items if i.busy)
         if at_risk:
             console.print()
             console.print(
-                f"Work at risk: {_plural(len(at_risk), 'session')} with an application that may hold unsaved work "
-                "(--spare-busy leaves them alone):",
+                f"Work at risk: {_plural(at_risk, 'session')} with applications that may hold unsaved work "
+                "(--spare-busy leaves them alone).",
                 markup=False,
                 highlight=False,
+                soft_wrap=False,
             )
-            for i in at_risk:
-                console.print(f"  {i.host}  id {i.id}  {i.user}: {', '.join(i.busy)}", markup=False, highlight=False)
     if plan.unread:
         from mpremote.report import host_detail
 

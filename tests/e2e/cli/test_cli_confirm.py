@@ -39,15 +39,16 @@ def _shown(text: str) -> set[tuple[str, int, str]]:
     """(host, id, user) of every session row of the confirmation (host only on a group's first row)."""
     rows: set[tuple[str, int, str]] = set()
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.match(r"host\s+id\s+user\s+state\s+idle$", line))
+    start = next(i for i, line in enumerate(lines) if re.match(r"host\s+id\s+user\s+state\s+idle", line))
+    user_at, state_at = lines[start].index("user"), lines[start].index("state")
     host = ""
     for line in lines[start + 1 :]:
         if not line.strip():
             break
-        m = re.match(r"(\S*)\s+(\d+)  (.+?)\s{2,}(\S+)\s+(\S+)$", line)
+        m = re.match(r"(\S*)\s+(\d+)  ", line)
         assert m, line
         host = m.group(1) or host
-        rows.add((host, int(m.group(2)), m.group(3).split("\\")[-1]))
+        rows.add((host, int(m.group(2)), line[user_at:state_at].strip().split("\\")[-1]))
     return rows
 
 

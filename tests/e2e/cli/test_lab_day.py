@@ -3,6 +3,7 @@ slow and stuck hosts, the retry file converging, and work at risk (--apps, --spa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -151,9 +152,9 @@ def test_the_confirmation_shows_the_work_at_risk(start_lab) -> None:
     _code, _out, err = _run_on_tty(["lock", lab.targets_path, "--all", "--text", "Stop"], "n")
     assert "Nothing was done" in err and journal_events(lab, "lock") == []
     assert "Work at risk" in err
+    rows = _plan_rows(err)
     for (host, sid), apps in busy.items():
-        line = next(x for x in err.splitlines() if x.startswith(f"  {host}  id {sid} "))
-        assert all(a in line for a in apps)
+        assert all(a in rows[(host, sid)] for a in apps), rows[(host, sid)]
 
 
 def test_a_policy_locks_then_logs_off_and_spares_busy_sessions(start_lab, tmp_path, monkeypatch) -> None:
@@ -204,3 +205,18 @@ select: {{all: true}}
     left = {(h.name, i) for h in lab.hosts for i in people(lab, h.name)}
     assert left == busy  # people with unsaved work open are still there, never locked
     assert all(s.lock_message is None for h in lab.hosts for s in people(lab, h.name).values())
+
+
+def _plan_rows(text: str) -> dict[tuple[str, int], str]:
+    """(host, id) -> that session's line of the confirmation (the host is named on its first row)."""
+    lines = text.splitlines()
+    start = next(i for i, x in enumerate(lines) if x.startswith("host ") and " work at risk" in x)
+    rows, host = {}, ""
+    for x in lines[start + 1 :]:
+        if not x.strip():
+            break
+        m = re.match(r"(\S*)\s+(\d+)  ", x)
+        assert m, x
+        host = m.group(1) or host
+        rows[(host, int(m.group(2)))] = x
+    return rows
