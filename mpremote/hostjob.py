@@ -51,6 +51,8 @@ class HostQuery:
     operator_user: str | None
     operator_domain: str | None
     wms_available: bool
+    #: The host's OEM code page, as the query script reported it (None: not reported).
+    oem_codepage: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def interpret_query(host: Host, obj: Any, busy_apps: tuple[str, ...] | None = No
         operator_user=str(props["OperatorUser"]) if props.get("OperatorUser") else None,
         operator_domain=str(props["OperatorDomain"]) if props.get("OperatorDomain") else None,
         wms_available=wms_available,
+        oem_codepage=_as_int(props.get("QuserCodePage")),
     )
 
 
@@ -175,7 +178,13 @@ def _confirmed_outcome(action: str, check: dict[str, Any]) -> tuple[Outcome, str
     return Outcome.PENDING, f"not disconnected yet when the wait ended (state {state})"
 
 
-def _actions_from_output(action: str, output: list[Any], sent: list[Session]) -> list[SessionAction]:
+def _actions_from_output(
+    action: str, output: list[Any], sent: list[Session], oem_codepage: int | None = None
+) -> list[SessionAction]:
+    """``oem_codepage``: act.ps1 runs logoff/tsdiscon/msg with '&', so their messages reach
+    PowerShell as OEM text read as cp1252 (``AccŠs refus‚``); they are repaired here."""
+    from mpremote.quser_lang import repair_if_damaged
+
     by_id = {s.id: s for s in sent}
     actions: list[SessionAction] = []
     seen: set[int] = set()
@@ -197,7 +206,7 @@ def _actions_from_output(action: str, output: list[Any], sent: list[Session]) ->
         outcome_text = str(p.get("Outcome") or "failed")
         outcome = {"done": Outcome.DONE, "vanished": Outcome.VANISHED}.get(outcome_text, Outcome.FAILED)
         denied = bool(p.get("Denied"))
-        detail = str(p.get("Detail") or "")
+        detail = repair_if_damaged(str(p.get("Detail") or ""), oem_codepage)
         if outcome is Outcome.DONE and sid in checks:
             outcome, verified = _confirmed_outcome(action, checks[sid])
             detail = f"{detail}; {verified}" if detail else verified
@@ -394,7 +403,7 @@ def run_host_job(
                 params["DeadlineMs"] = deadline_ms(deadline_remaining() if deadline_remaining else None)
             in_flight = chosen
             act_out = conn.run_script(ACT, params, acting=True)
-            result.actions = _actions_from_output(spec.command, act_out.output, chosen) + skipped
+            result.actions = _actions_from_output(spec.command, act_out.output, chosen, query.oem_codepage) + skipped
             result.status, result.error = _status_from_actions(result.actions)
     except HostError as exc:
         _fail(result, exc, in_flight, spec.command)

@@ -32,6 +32,7 @@ __all__ = [
     "lookup_header",
     "mangle_oem_as_ansi",
     "mangle_oem_as_utf8",
+    "repair_if_damaged",
     "repair_oem_as_ansi",
 ]
 
@@ -159,6 +160,17 @@ def has_mangling_evidence(text: str, language: str | None = None) -> bool:
     """True when ``text`` holds a character that only OEM-read-as-ANSI damage explains."""
     evidence = _WESTERN_EVIDENCE if language in _WESTERN else _EVIDENCE
     return any(c in evidence for c in text)
+
+
+def repair_if_damaged(text: str, oem_codepage: int | None) -> str:
+    """``text`` with OEM-read-as-ANSI damage undone when it shows some, else unchanged.
+
+    For free text (logoff/tsdiscon messages) where a wrong repair costs nothing worse than
+    the damage itself; session rows go through the parser's stricter rules."""
+    if not (any(0x80 <= ord(c) <= 0x9F for c in text) or has_mangling_evidence(text)):
+        return text
+    fixed = repair_oem_as_ansi(text, oem_codepage or 850)
+    return text if fixed is None else fixed
 
 
 def default_oem_codepage(language: str | None) -> int:

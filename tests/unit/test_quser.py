@@ -366,3 +366,12 @@ def test_qwinsta_german_listener_word_and_header_damage() -> None:
     for variant in (text, _as_remoting_reads_it(text)):
         got = [(s.username, s.id, s.state) for s in parse_qwinsta(variant)]
         assert got == [("", 0, "disconnected"), ("Jürgen", 3, "active"), ("", 65536, "listening")]
+
+
+def test_free_text_repair_only_when_damaged() -> None:
+    from mpremote.quser_lang import repair_if_damaged
+
+    assert repair_if_damaged("Erreur [5]:AccŠs refus‚.", 850) == "Erreur [5]:Accès refusé."
+    assert repair_if_damaged("Fehler [5]:Zugriff verweigert f\x81r", None) == "Fehler [5]:Zugriff verweigert für"
+    for intact in ("Error [5]:Acceso denegado.", "Accès refusé.", "plain ascii"):
+        assert repair_if_damaged(intact, 850) == intact

@@ -83,3 +83,13 @@ def test_logoff_by_non_ascii_name_logs_off_exactly_that_session(lab: Lab, cli) -
     # jose, helene and jurgen, their ASCII look-alikes, are untouched.
     logged_off = {(e["host"], e["id"], e["username"].lower()) for e in journal_events(lab, "logoff")}
     assert logged_off == want
+
+
+def test_logoff_error_text_from_a_french_host_reads_as_windows_wrote_it(start_lab, cli) -> None:
+    # act.ps1 runs '& logoff': its OEM message reaches PowerShell read as cp1252
+    # ("AccŠs refus‚"); the client repairs it with the code page the host reported.
+    lab = start_lab(hosts=1, sessions_per_host=2, locale="fr-FR", multipoint=False, faults=["mp-lab-001=access-denied"])
+    res: CliResult = cli("logoff", lab.targets_path, "--all", "--yes", "--format", "json")
+    assert res.exit_code == 4, res.stderr
+    details = [a["detail"] for r in res.json() for a in r["actions"] if a["outcome"] == "failed"]
+    assert details and all(d.endswith("Erreur [5]:Accès refusé.") for d in details), details
