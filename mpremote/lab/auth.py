@@ -152,6 +152,49 @@ class _AcceptorKeytab:
 _KEYTAB = _AcceptorKeytab()
 
 
+#: Service classes a WinRM client may ask for, in the order the lab prefers them.
+SPN_SERVICES = ("host", "HTTP", "WSMAN")
+
+
+def keytab_principals(keytab: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """The ``(service, host)`` pairs of the two-part principals in a keytab (empty if unreadable)."""
+    try:
+        import krb5  # installed with gssapi by the ``kerberos`` extra
+    except ImportError:
+        return []
+    found: list[tuple[str, str]] = []
+    try:
+        ctx = krb5.init_context()
+        for entry in krb5.kt_resolve(ctx, b"FILE:" + os.fsencode(os.path.abspath(keytab))):
+            parts = [c.decode("utf-8", "replace") for c in entry.principal.components]
+            if len(parts) == 2 and (parts[0], parts[1]) not in found:
+                found.append((parts[0], parts[1]))
+    except Exception as exc:  # not a keytab: the acceptor will say so on the first request
+        log.warning("cannot list the principals of %s: %s", keytab, exc)
+    return found
+
+
+def choose_spn(principals: list[tuple[str, str]], name: str, address: str) -> tuple[str, str] | None:
+    """The ``(service, host)`` in the keytab a client should ask for to reach host ``name``.
+
+    Host part, in order: the host's name, a longer name starting with it (its FQDN), the
+    address, ``localhost``; service class: ``host``, ``HTTP``, ``WSMAN`` (any case). None
+    when the keytab has nothing for this host.
+    """
+    by_host: dict[str, list[str]] = {}
+    for service, host in principals:
+        by_host.setdefault(host.lower(), []).append(service)
+    fqdns = sorted(h for h in by_host if h.startswith(name.lower() + "."))
+    for host in (name.lower(), *fqdns, address.lower(), "localhost"):
+        services = by_host.get(host, [])
+        for wanted in SPN_SERVICES:
+            for service in services:
+                if service.lower() == wanted.lower():
+                    real_host = next(h for s, h in principals if h.lower() == host)
+                    return service, real_host
+    return None
+
+
 def kerberos_unavailable() -> str | None:
     """Why this Python cannot do Kerberos (None when it can)."""
     try:

@@ -96,11 +96,15 @@ def tls_material(opts: Any) -> tuple[LabCertificates | None, Path | None, Any]:
     return certs, ca_path, tmpdir
 
 
-def write_targets(path: Path, hosts: list[Any], opts: Any, ca_path: Path | None) -> Path:
+def write_targets(
+    path: Path, hosts: list[Any], opts: Any, ca_path: Path | None, spns: dict[str, tuple[str, str]] | None = None
+) -> Path:
     """Write the targets file every mpremote command can use as is (no secret inside).
 
     A Kerberos lab's file names no ``password_env``: a ticket (kinit) is all a run needs,
-    and a password still works from ``MPREMOTE_PASSWORD`` or ``--password-stdin``.
+    and a password still works from ``MPREMOTE_PASSWORD`` or ``--password-stdin``. Where
+    the keytab holds no ``host/NAME`` principal for a host, the host's line names the one it
+    does hold (``spn_host``/``spn_service``), so the file works as is.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +122,13 @@ def write_targets(path: Path, hosts: list[Any], opts: Any, ca_path: Path | None)
         lines.append(f"  ca_cert: {_scalar(Path(rel).as_posix())}")
     lines.append("hosts:")
     for h in hosts:
-        lines.append(f"  {_scalar(h.name)}: {{address: {_scalar(h.address)}, port: {h.port}}}")
+        extra = ""
+        service, spn_host = (spns or {}).get(h.name, ("host", h.name))
+        if spn_host.lower() != h.name.lower():
+            extra += f", spn_host: {_scalar(spn_host)}"
+        if service != "host":
+            extra += f", spn_service: {_scalar(service)}"
+        lines.append(f"  {_scalar(h.name)}: {{address: {_scalar(h.address)}, port: {h.port}{extra}}}")
     lines.append("groups:")
     lines.append(f"  lab: {{hosts: [{', '.join(_scalar(h.name) for h in hosts)}]}}")
     tmp = path.with_name(path.name + ".tmp")

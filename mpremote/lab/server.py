@@ -28,7 +28,7 @@ from typing import Any
 
 from mpremote.errors import UsageError
 from mpremote.lab import faults as faults_mod
-from mpremote.lab.auth import AUTH_KINDS, Authenticator, AuthError
+from mpremote.lab.auth import AUTH_KINDS, Authenticator, AuthError, choose_spn, keytab_principals
 from mpremote.lab.build import BuildError, bind_sockets, build_specs, tls_material, write_targets
 from mpremote.lab.contract import HostModel, JournalSink
 from mpremote.lab.httpd import HostFaults, HostServer
@@ -150,6 +150,8 @@ class Lab:
         self.hosts: list[LabHost] = []
         self.targets_path: Path | None = None
         self.ca_path: Path | None = None
+        #: Kerberos: host name -> (service, host) of the keytab principal a client should ask for.
+        self.spns: dict[str, tuple[str, str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.base_events.Server] = []
@@ -220,8 +222,10 @@ class Lab:
         self._call(self._listen(to_listen))
         if opts.churn > 0:
             self._call(self._start_churn())
+        if opts.keytab is not None:
+            self.spns = self._kerberos_spns(opts.keytab)
         if opts.write_targets is not None:
-            self.targets_path = write_targets(opts.write_targets, self.hosts, opts, self.ca_path)
+            self.targets_path = write_targets(opts.write_targets, self.hosts, opts, self.ca_path, self.spns)
 
     def stop(self) -> None:
         """Close every listener and connection, forget shells, remove lab credentials. Idempotent."""
@@ -282,13 +286,26 @@ class Lab:
         if opts.auth == "basic" and not opts.tls:
             kwargs["encryption"] = "never"
         if opts.auth == "kerberos":
-            # The ticket cache, and the SPN of the host's name (the address is 127.0.0.1).
+            # The ticket cache, and the keytab's SPN for the host's name (the address is 127.0.0.1).
+            service, spn_host = self.spns.get(name, ("host", h.name))
             kwargs["password"] = None
-            kwargs["negotiate_hostname_override"] = h.name
+            kwargs["negotiate_hostname_override"] = spn_host
+            kwargs["negotiate_service"] = service
         kwargs.update(overrides)
         return kwargs
 
     # -- internals --------------------------------------------------------------------------
+    def _kerberos_spns(self, keytab: Path) -> dict[str, tuple[str, str]]:
+        principals = keytab_principals(keytab)
+        spns: dict[str, tuple[str, str]] = {}
+        for h in self.hosts:
+            choice = choose_spn(principals, h.name, h.address)
+            if choice is None:
+                log.warning("%s: the keytab %s holds no host/, HTTP/ or WSMAN/ principal for it", h.name, keytab)
+            else:
+                spns[h.name] = choice
+        return spns
+
     def _sink(self, host_name: str) -> JournalSink:
         journal = self._journal
 

@@ -136,3 +136,22 @@ def test_lab_serve_kerberos_writes_a_ticket_only_targets_file(realm: MitRealm, t
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"@{REALM}" not in out
+
+
+def test_a_keytab_without_host_principals_gets_a_targets_file_that_names_its_spns(
+    realm: MitRealm, tmp_path: Path
+) -> None:
+    # Service principals as an administrator might have made them: another class, and a FQDN.
+    from mpremote.lab.server import Lab, LabOptions
+
+    keytab = tmp_path / "wsman.keytab"
+    realm.add_service("WSMAN/mp-lab-001", keytab=keytab)
+    realm.add_service("HTTP/mp-lab-002.lab.test", keytab=keytab)
+    targets = tmp_path / "lab.yaml"
+    with Lab(LabOptions(hosts=2, auth="kerberos", keytab=keytab, write_targets=targets)):
+        hosts = yaml.safe_load(targets.read_text(encoding="utf-8"))["hosts"]
+        assert (hosts["mp-lab-001"].get("spn_host"), hosts["mp-lab-001"]["spn_service"]) == (None, "WSMAN")
+        assert (hosts["mp-lab-002"]["spn_host"], hosts["mp-lab-002"]["spn_service"]) == ("mp-lab-002.lab.test", "HTTP")
+        run = mpremote("sessions", targets, "--format", "json")
+        assert run.exit_code == 0, run.stdout + run.stderr
+        assert {r["status"] for r in run.rows().values()} == {"ok"}

@@ -90,3 +90,22 @@ def test_bad_spn_fields_name_file_line_and_field(tmp_path: Path, text: str, line
         load_targets(path)
     assert (info.value.line, info.value.field) == (line, field)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("principals", "expected"),
+    [
+        ([("host", "mp-lab-001"), ("HTTP", "mp-lab-001")], ("host", "mp-lab-001")),  # host first
+        ([("WSMAN", "mp-lab-001"), ("HTTP", "mp-lab-001")], ("HTTP", "mp-lab-001")),
+        ([("http", "MP-LAB-001.lab.test")], ("http", "MP-LAB-001.lab.test")),  # the FQDN, as spelt
+        ([("host", "127.0.0.1")], ("host", "127.0.0.1")),  # the address the client dials
+        ([("HTTP", "localhost")], ("HTTP", "localhost")),
+        ([("host", "mp-lab-0011"), ("cifs", "mp-lab-001"), ("host", "other")], None),
+    ],
+)
+def test_the_lab_picks_the_keytab_principal_for_a_host(
+    principals: list[tuple[str, str]], expected: tuple[str, str] | None
+) -> None:
+    from mpremote.lab.auth import choose_spn
+
+    assert choose_spn(principals, "mp-lab-001", "127.0.0.1") == expected
