@@ -351,7 +351,7 @@ class EmulatedHost:
             result.err(self.locale.no_session.format(target=words[0]))
             result.exit_code = NATIVE_FAILURE
             return result
-        for line in render_qwinsta(rows, self.locale):
+        for line in render_qwinsta(rows, self.locale, type_column=self.spec.qwinsta_type):
             result.out(line)
         return result
 

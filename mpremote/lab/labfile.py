@@ -78,6 +78,8 @@ class HostSpec:
     #: Accepted for old lab files and ignored: native output is always read the way a Windows
     #: PowerShell remoting session reads it (OEM bytes decoded as cp1252, ``SESIàN``).
     oem_mangle: bool = False
+    #: qwinsta fills its TYPE column (``rdpwd`` for RDP sessions), as older Windows versions do.
+    qwinsta_type: bool = False
     domain: str = DEFAULT_DOMAIN
 
     @property
@@ -325,6 +327,7 @@ _HOST_KEYS = {
     "multipoint",
     "domain",
     "oem_mangle",
+    "qwinsta_type",
     "system_sessions",
     "console_user",
     "faults",
@@ -477,6 +480,7 @@ def _read_host(r: _Reader, node: Any, where: str, defaults: dict[str, Any]) -> H
         computer_name=computer,
         date_format=date_format,
         oem_mangle=r.get(node, "oem_mangle", where, bool, False),
+        qwinsta_type=r.get(node, "qwinsta_type", where, bool, False),
         domain=domain,
     )
 

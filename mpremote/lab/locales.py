@@ -372,12 +372,16 @@ def render_quser(
     return lines
 
 
-def qwinsta_row(s: SessionSpec, locale: Locale, marker: str = " ") -> str:
+def qwinsta_row(s: SessionSpec, locale: Locale, marker: str = " ", *, type_column: bool = False) -> str:
     ident = str(s.id)
     line = (marker + (s.session_name or "")).ljust(QWINSTA_COLUMNS[1][0]) + (s.username or "")
     line = line.ljust(max(QWINSTA_COLUMNS[2][0] - len(ident) + 1, len(line) + 1)) + ident
-    # TYPE and DEVICE are blank on current Windows versions for every session kind.
-    return line + "  " + locale.state_word(s.state)
+    line += "  " + locale.state_word(s.state)
+    # TYPE and DEVICE are blank on current Windows versions; older ones print the RDP
+    # session's protocol driver (capture en-US_qwinsta_type: only the connected RDP session).
+    if type_column and (s.session_name or "").lower().startswith("rdp-tcp#"):
+        line = line.ljust(QWINSTA_COLUMNS[4][0]) + "rdpwd"
+    return line
 
 
 def render_qwinsta(
@@ -385,13 +389,16 @@ def render_qwinsta(
     locale: Locale,
     *,
     current_id: int | None = 0,
+    type_column: bool = False,
+    header: bool = True,
 ) -> list[str]:
     """qwinsta stdout lines: every session (services, console, listeners, users), by id.
+    ``type_column``: fill TYPE as older Windows versions do; ``header=False``: rows only.
 
     ``current_id`` defaults to 0: over PowerShell Remoting the caller is in the services
     session, so the ``>`` lands on ``services`` (our understanding of real hosts; doubt).
     """
-    lines = [locale.qwinsta_header]
+    lines = [locale.qwinsta_header] if header else []
     for s in sorted(sessions, key=lambda s: s.id):
-        lines.append(qwinsta_row(s, locale, ">" if s.id == current_id else " "))
+        lines.append(qwinsta_row(s, locale, ">" if s.id == current_id else " ", type_column=type_column))
     return lines

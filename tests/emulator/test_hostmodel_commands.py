@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -243,3 +244,11 @@ def test_many_threads_on_one_host() -> None:
     for t in threads:
         t.join()
     assert ids(host) == [] and sorted(e["id"] for e in events) == [2, 3, 117]
+
+
+def test_qwinsta_type_column_of_older_windows() -> None:
+    host, _ = make_host()
+    assert not any(line.endswith("rdpwd") for line in script(host, "qwinsta").output)
+    host.spec = dataclasses.replace(host.spec, qwinsta_type=True)
+    rows = [line for line in script(host, "qwinsta").output if line.endswith("rdpwd")]
+    assert rows and all(line.index("rdpwd") == 56 and line[1:].startswith("rdp-tcp#") for line in rows)
