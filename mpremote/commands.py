@@ -10,6 +10,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+#: msg.exe refuses longer messages (the default for ``--text``; policies check it too).
+MSG_MAX_CHARS = 255
+
 
 @dataclass(frozen=True)
 class CommandInfo:
@@ -17,7 +20,7 @@ class CommandInfo:
     acts: bool = False
     #: Asks for confirmation on a terminal (and refuses without --yes off one).
     confirm: bool = False
-    #: Needs ``--text`` (at most :data:`mpremote.hostjob.MSG_MAX_CHARS` characters).
+    #: Needs ``--text`` (at most :attr:`text_max_chars` characters).
     needs_text: bool = False
     #: Does nothing to a session already in this state (skipped as "already <state>").
     noop_state: str | None = None
@@ -26,7 +29,7 @@ class CommandInfo:
     #: Past tense for tables: "logged off".
     done: str = ""
     #: The most characters ``--text`` may have (msg.exe: 255) and what the text is called.
-    text_max_chars: int = 255
+    text_max_chars: int = MSG_MAX_CHARS
     text_name: str = "message"
     #: ``act.ps1`` re-reads quser after acting until the effect shows (``--confirm-wait``):
     #: done means verified, else pending or stuck.

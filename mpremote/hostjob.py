@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mpremote.commands import ACTIONS, Command
+from mpremote.commands import ACTIONS, MSG_MAX_CHARS, Command
 from mpremote.errors import DeadlineError, HostError, RemoteError
 from mpremote.hosts import Host
 from mpremote.remote.connection import Connection, ConnectionSettings, properties
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 __all__ = ["ACTIONS", "BACKENDS", "MSG_MAX_CHARS", "HostQuery", "JobSpec", "run_host_job"]
 
 BACKENDS = ("auto", "quser", "wms")
-#: msg.exe refuses longer messages.
-MSG_MAX_CHARS = 255
 #: Seconds kept back from the per-host deadline for reading act.ps1's answer and closing the
 #: connection: 15 % of what is left, between 0.3 and 1.5 s.
 CONFIRM_MARGIN_S = (0.3, 1.5)

@@ -29,7 +29,7 @@ FormatOpt = Annotated[str, typer.Option("--format", help="table or json.")]
 
 
 def _load(path: Path) -> Any:
-    from mpremote.policy.model import load_policy
+    from mpremote.policy.load import load_policy
 
     return load_policy(path)
 

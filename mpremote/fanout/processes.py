@@ -3,7 +3,7 @@
 Why processes: pypsrp, requests and pyspnego are pure Python, so one process's threads
 share one core under the GIL; at a few hundred hosts the client is CPU-bound on that
 core (docs/performance.md). Here the parent forks ``k`` workers; each runs the ordinary
-threaded runner (:class:`mpremote.fanout._Run`) on its shard of the hosts (host ``i`` goes
+threaded runner (:class:`mpremote.fanout.threads.Run`) on its shard of the hosts (host ``i`` goes
 to worker ``i % k``, so a slow group of consecutive hosts is spread over all workers) and
 streams every start and every finished :class:`HostResult` back over a pipe. The parent
 only coordinates: it records each row, emits the :class:`ProgressEvent`\\ s on its calling
@@ -54,7 +54,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mpremote.fanout import HARD_DEADLINE_MARGIN_S, Deadline, _row, _Run, timeout_message
+from mpremote.fanout.deadline import HARD_DEADLINE_MARGIN_S, Deadline, timeout_message
+from mpremote.fanout.threads import Run, host_row
 from mpremote.results import HostStatus
 
 if TYPE_CHECKING:
@@ -83,10 +84,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-class _ShardRun(_Run):
+class _ShardRun(Run):
     """A worker's threaded runner: its progress events go to the parent instead."""
 
-    def __init__(self, run: _Run, shard: list[int], cancel: threading.Event, out_fd: int) -> None:
+    def __init__(self, run: Run, shard: list[int], cancel: threading.Event, out_fd: int) -> None:
         super().__init__([run.hosts[i] for i in shard], run.job, run.timeout, None, cancel, run.grace, run.redact)
         self.shard = shard
         self.out_fd = out_fd
@@ -108,11 +109,11 @@ class _ShardRun(_Run):
                 "internal error: the host's result could not be passed from its worker process "
                 f"({type(exc).__name__}); the outcome on the host is unknown"
             )
-            self.send(("done", i, _row(self.hosts[j], HostStatus.FAILED, "internal", message, self.elapsed(j))))
+            self.send(("done", i, host_row(self.hosts[j], HostStatus.FAILED, "internal", message, self.elapsed(j))))
 
 
 def _worker_main(
-    run: _Run,
+    run: Run,
     shard: list[int],
     concurrency: int,
     out_fd: int,
@@ -166,7 +167,7 @@ class _Worker:
 class ProcessRunner:
     """The parent's side of one process-parallel run; settles rows into ``run``."""
 
-    def __init__(self, run: _Run, processes: int, concurrency: int) -> None:
+    def __init__(self, run: Run, processes: int, concurrency: int) -> None:
         self.run = run
         n = len(run.hosts)
         self.workers = [_Worker(w, list(range(w, n, processes))) for w in range(processes)]
@@ -210,7 +211,7 @@ class ProcessRunner:
                 w.closed = w.ended = True
                 for i in w.shard:
                     message = f"could not start a worker process: {exc}"
-                    self.run.settle(i, _row(self.run.hosts[i], HostStatus.FAILED, "internal", message, 0.0))
+                    self.run.settle(i, host_row(self.run.hosts[i], HostStatus.FAILED, "internal", message, 0.0))
                 continue
             os.close(out_w)
             os.close(ctl_r)
@@ -291,7 +292,7 @@ class ProcessRunner:
         log.warning("worker process %d lost (%s) with %d host(s) unreported", w.number, why, len(unsettled))
         for i in unsettled:
             if i in run.started:
-                row = _row(
+                row = host_row(
                     run.hosts[i],
                     HostStatus.FAILED,
                     "internal",
@@ -299,7 +300,7 @@ class ProcessRunner:
                     run.elapsed(i),
                 )
             else:
-                row = _row(
+                row = host_row(
                     run.hosts[i],
                     HostStatus.INTERRUPTED,
                     "interrupted",
@@ -331,7 +332,7 @@ class ProcessRunner:
                 log.warning("%s: no row from its worker past the deadline; killing the worker", run.hosts[i].name)
                 run.settle(
                     i,
-                    _row(
+                    host_row(
                         run.hosts[i],
                         HostStatus.UNREACHABLE,
                         "timeout",
@@ -394,7 +395,7 @@ class ProcessRunner:
         self.selector.close()
 
 
-def run_processes(run: _Run, processes: int, concurrency: int) -> None:
+def run_processes(run: Run, processes: int, concurrency: int) -> None:
     """Run ``run``'s hosts over ``processes`` forked workers; settle every host."""
     runner = ProcessRunner(run, processes, concurrency)
     try:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from psrpcore.types import ErrorCategory
 
 from mpremote.lab import contract
-from mpremote.lab.hostmodel import CmdletError, NativeResult
+from mpremote.lab.contract import CmdletError, NativeResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from mpremote.lab.hostmodel import EmulatedHost

@@ -71,3 +71,34 @@ class HostModel(Protocol):
     name: str
 
     def run_pipeline(self, commands: list[CommandSpec], *, operator: str) -> PipelineResult: ...
+
+
+# -- what the host model's command interpreters share (commands.py, scripts_twin.py) --
+@dataclass
+class NativeResult:
+    """What a native command printed, in order, and its exit code."""
+
+    lines: list[tuple[str, str]] = field(default_factory=list)  # ("out"|"err", text)
+    exit_code: int = 0
+
+    def out(self, text: str) -> None:
+        self.lines.append(("out", text))
+
+    def err(self, text: str) -> None:
+        self.lines.append(("err", text))
+
+    @property
+    def stdout(self) -> list[str]:
+        return [t for s, t in self.lines if s == "out"]
+
+    @property
+    def stderr(self) -> list[str]:
+        return [t for s, t in self.lines if s == "err"]
+
+
+class CmdletError(Exception):
+    """A cmdlet's error record; the caller decides whether it terminates (-ErrorAction)."""
+
+    def __init__(self, spec: ErrorSpec) -> None:
+        super().__init__(spec.message)
+        self.spec = spec

@@ -28,13 +28,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from psrpcore.types import ErrorCategory, PSCustomObject
 
 from mpremote.lab import contract
+from mpremote.lab.contract import CmdletError, NativeResult
 from mpremote.lab.labfile import WMSSHELL_USER, HostSpec, SessionSpec
 from mpremote.lab.locales import get_locale, read_native, render_quser, render_qwinsta
 from mpremote.lab.psobjects import custom_object
@@ -60,42 +61,12 @@ WMS_TYPE_NAME = "Microsoft.MultiPoint.Management.WmsSession"  # doubt: the cmdle
 CALLER_SESSION_ID = 0
 
 
-@dataclass
-class NativeResult:
-    """What a native command printed, in order, and its exit code."""
-
-    lines: list[tuple[str, str]] = field(default_factory=list)  # ("out"|"err", text)
-    exit_code: int = 0
-
-    def out(self, text: str) -> None:
-        self.lines.append(("out", text))
-
-    def err(self, text: str) -> None:
-        self.lines.append(("err", text))
-
-    @property
-    def stdout(self) -> list[str]:
-        return [t for s, t in self.lines if s == "out"]
-
-    @property
-    def stderr(self) -> list[str]:
-        return [t for s, t in self.lines if s == "err"]
-
-
 @dataclass(frozen=True)
 class SentMessage:
     id: int
     username: str | None
     text: str
     seconds: int | None
-
-
-class CmdletError(Exception):
-    """A cmdlet's error record; the caller decides whether it terminates (-ErrorAction)."""
-
-    def __init__(self, spec: contract.ErrorSpec) -> None:
-        super().__init__(spec.message)
-        self.spec = spec
 
 
 class EmulatedHost:

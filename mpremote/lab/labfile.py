@@ -20,11 +20,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mpremote.errors import InputFileError
 from mpremote.lab import faults as faults_mod
 from mpremote.lab.locales import DATE_FORMATS, DEFAULT_LOCALE, LOCALES
+from mpremote.targets.yamlload import LineDict, load_yaml
 
 SESSION_STATES = ("active", "disconnected", "listen", "connected")
 SERVICES_ID = 0
@@ -289,34 +288,6 @@ def generate_lab(
 # --------------------------------------------------------------------------- lab files
 
 
-class _LineDict(dict[str, Any]):
-    """A YAML mapping that remembers its own line and each key's line (1-based)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.line = 0
-        self.lines: dict[str, int] = {}
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _LineDict:
-    loader.flatten_mapping(node)
-    out = _LineDict()
-    out.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.lines[str(key)] = key_node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _QUSER_IDLE = re.compile(r"^(?:(\d+)\+)?(\d+):(\d{2})$")
 _HOST_KEYS = {
@@ -364,21 +335,21 @@ class _Reader:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def fail(self, node: _LineDict | None, key: str | None, where: str, problem: str) -> InputFileError:
+    def fail(self, node: LineDict | None, key: str | None, where: str, problem: str) -> InputFileError:
         line = None
-        if isinstance(node, _LineDict):
-            line = node.lines.get(key, node.line) if key else node.line
+        if isinstance(node, LineDict):
+            line = node.line_of(key) if key else node.line
         return InputFileError(self.path, line, f"{where}.{key}" if key and where else (key or where), problem)
 
-    def check_keys(self, node: Any, allowed: set[str], where: str) -> _LineDict:
-        if not isinstance(node, _LineDict):
+    def check_keys(self, node: Any, allowed: set[str], where: str) -> LineDict:
+        if not isinstance(node, LineDict):
             raise InputFileError(self.path, None, where, "must be a mapping")
         for key in node:
             if key not in allowed:
                 raise self.fail(node, str(key), where, f"unknown key; allowed: {', '.join(sorted(allowed))}")
         return node
 
-    def get(self, node: _LineDict, key: str, where: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    def get(self, node: LineDict, key: str, where: str, kind: type | tuple[type, ...], default: Any) -> Any:
         if key not in node or node[key] is None:
             return default
         value = node[key]
@@ -433,7 +404,7 @@ def _read_session(r: _Reader, node: Any, where: str, default_domain: str) -> Ses
     )
 
 
-def _read_apps(r: _Reader, node: _LineDict, where: str) -> tuple[str, ...]:
+def _read_apps(r: _Reader, node: LineDict, where: str) -> tuple[str, ...]:
     apps = r.get(node, "apps", where, list, [])
     for i, name in enumerate(apps):
         if not isinstance(name, str) or not name.strip() or "\\" in name or "/" in name:
@@ -489,17 +460,9 @@ def load_lab_file(path: str | Path) -> LabSpec:
     """An exact lab from YAML (see ``examples/lab-exact.yaml``); InputFileError on any problem."""
     p = str(path)
     r = _Reader(p)
-    try:
-        text = Path(p).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputFileError(p, None, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputFileError(p, line, None, f"not valid YAML: {exc.problem}") from None
+    doc = load_yaml(p)  # the client's line-aware loader: same YAML rules, same messages
     root = r.check_keys(doc, {"hosts", "defaults"}, "")
-    defaults = r.check_keys(root.get("defaults") or _LineDict(), _DEFAULT_KEYS, "defaults")
+    defaults = r.check_keys(root.get("defaults") or LineDict(), _DEFAULT_KEYS, "defaults")
     hosts_node = root.get("hosts")
     if not isinstance(hosts_node, list) or not hosts_node:
         raise r.fail(root, "hosts" if "hosts" in root else None, "", "'hosts' must be a non-empty list")

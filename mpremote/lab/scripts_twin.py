@@ -271,7 +271,7 @@ def _owner_ok(
     host: EmulatedHost, backend: str, sid: int, user: str, logon: str, errors: list[contract.ErrorSpec]
 ) -> bool:
     """Test-SessionOwner: the id still shows the same user (and, for quser, logon text)."""
-    from mpremote.lab.hostmodel import CmdletError
+    from mpremote.lab.contract import CmdletError
 
     if backend == "wms":
         try:
@@ -302,7 +302,7 @@ def _owner_ok(
 
 def _act_one(host: EmulatedHost, action: str, backend: str, sid: int, text: str, seconds: int) -> tuple[list[str], int]:
     """The try block of act.ps1: the command's merged output lines and ``$code``."""
-    from mpremote.lab.hostmodel import CmdletError
+    from mpremote.lab.contract import CmdletError
 
     try:
         if action == "message":

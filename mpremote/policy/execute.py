@@ -9,7 +9,6 @@ owner immediately before acting (act.ps1), exactly like an interactive ``mpremot
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -41,22 +40,20 @@ def policy_hosts(policy: Policy) -> list[Host]:
 def exclude_exempt(hosts: Sequence[Host], policy: Policy, groups: dict[str, list[str]]) -> list[Host]:
     """Drop hosts named (or globbed) in ``exempt.hosts`` or belonging to ``exempt.groups``.
 
+    Each entry is matched by the same rule as a ``--limit`` term
+    (:func:`mpremote.targets.patterns.hosts_matching`: names, globs, ranges, case-insensitive).
     Done before calling the library so exempt hosts are not even contacted.
     """
-    patterns = [p.casefold() for p in policy.exempt.hosts]
+    from mpremote.targets.patterns import hosts_matching
+
+    names = [h.name for h in hosts]
+    exempt: set[str] = set()
+    for term in policy.exempt.hosts:
+        exempt |= hosts_matching(term, names, groups)
     exempt_groups = {g.casefold() for g in policy.exempt.groups}
-    in_groups = {
-        name.casefold() for group, names in groups.items() if group.casefold() in exempt_groups for name in names
-    }
-    kept = []
-    for host in hosts:
-        name = host.name.casefold()
-        if any(fnmatch.fnmatchcase(name, p) for p in patterns) or name in in_groups:
-            continue
-        if any(g.casefold() in exempt_groups for g in host.groups):
-            continue
-        kept.append(host)
-    return kept
+    for group in policy.exempt.groups:
+        exempt |= hosts_matching(group, [], groups)  # no host names: the term matches groups only
+    return [h for h in hosts if h.name not in exempt and not any(g.casefold() in exempt_groups for g in h.groups)]
 
 
 def policy_selector(policy: Policy) -> Any:

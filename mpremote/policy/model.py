@@ -2,7 +2,7 @@
 
 A policy is data that runs unattended every evening, so every mistake must surface at
 ``policy check`` time with ``file:line: field 'x':`` and never at 17:00 on a Friday. The
-checks live in :mod:`._validate`; the scheduler and runner trust a :class:`Policy` completely.
+checks live in :mod:`.load`; the scheduler and runner trust a :class:`Policy` completely.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mpremote.commands import Command
-from mpremote.errors import InputFileError
-from mpremote.targets.yamlload import load_yaml
 
 #: What a policy stage may do (a subset of :class:`~mpremote.commands.Command`).
 ACTIONS = (Command.MESSAGE, Command.DISCONNECT, Command.LOGOFF, Command.LOCK, Command.UNLOCK)
@@ -29,7 +27,6 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Placeholders a message text may use (see :func:`render_text`).
 PLACEHOLDERS = ("minutes", "time", "name")
 #: msg refuses longer texts (DESIGN section 4).
-MSG_MAX_CHARS = 255
 DEFAULT_CATCH_UP = timedelta(minutes=10)
 DEFAULT_MESSAGE_SECONDS = 60
 
@@ -177,15 +174,3 @@ def offset_label(offset: timedelta) -> str:
 def render_text(template: str, *, minutes: int, time_text: str, name: str) -> str:
     """Fill ``{minutes}`` (minutes until T, rounded), ``{time}`` (T as local HH:MM), ``{name}``."""
     return template.format(minutes=minutes, time=time_text, name=name)
-
-
-def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; raises :class:`InputFileError` (exit 2) on any problem."""
-    from mpremote.policy._validate import parse_policy
-
-    path = Path(path)
-    try:
-        doc = load_yaml(path)
-    except (ValueError, TypeError) as exc:  # PyYAML constructors raise these, e.g. for 2026-13-01
-        raise InputFileError(str(path), None, None, f"invalid value: {exc}") from None
-    return parse_policy(doc, path)

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_RANGE_HOSTS",
     "expand_ranges",
     "has_range",
+    "hosts_matching",
     "read_retry_file",
     "select_hosts",
 ]
@@ -140,6 +141,13 @@ def _match_term(
         if group.lower() == lowered:
             found.update(members)
     return found
+
+
+def hosts_matching(term: str, hosts: Sequence[str], groups: Mapping[str, Sequence[str]]) -> set[str]:
+    """The host names one ``--limit`` term selects (a name, group, glob, range or ``@FILE``),
+    case-insensitively; an empty set when it selects none (no error: callers such as policy
+    exemptions may name hosts that are not in this list)."""
+    return _match_term(term, hosts, groups, {h.lower(): h for h in hosts})
 
 
 def select_hosts(

@@ -34,7 +34,7 @@ for _mod, _attr in ((api, "run_command"), (targets_mod, "load_targets"), (select
         pytest.skip(f"{_mod.__name__}.{_attr} not available yet", allow_module_level=True)
 
 from mpremote.policy.execute import execute_stage  # noqa: E402
-from mpremote.policy.model import load_policy  # noqa: E402
+from mpremote.policy.load import load_policy  # noqa: E402
 from mpremote.policy.runner import run_policy  # noqa: E402
 
 PASSWORD = "lab-Passw0rd"

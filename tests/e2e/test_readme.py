@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mpremote.policy.model import load_policy
+from mpremote.policy.load import load_policy
 from mpremote.targets import load_targets
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -124,8 +124,8 @@ BAD_FILES = [
     ("hosts:\n  - name: a\n    sessions:\n      - {user: ana, id: two}\n", 4, "hosts[0].sessions[0].id", "int"),
     ("hosts:\n  - name: a\n    sessions:\n      - {id: 3}\n", 4, "hosts[0].sessions[0]", "needs a 'user'"),
     ("hosts:\n  - name: a\n    multipoint: maybe\n", 3, "hosts[0].multipoint", "bool"),
-    ("hosts:\n  - name: a\n    name: b\n", 3, None, "duplicate key"),
-    ("hosts: [\n", 2, None, "not valid YAML"),
+    ("hosts:\n  - name: a\n    name: b\n", 3, "name", "duplicate key"),
+    ("hosts: [\n", 2, None, "malformed YAML"),
 ]
 
 
@@ -143,5 +143,5 @@ def test_lab_file_errors_name_line_and_field(
 
 
 def test_missing_lab_file(tmp_path: Path) -> None:
-    with pytest.raises(InputFileError, match="cannot read"):
+    with pytest.raises(InputFileError, match="file not found"):
         load_lab_file(tmp_path / "nope.yaml")

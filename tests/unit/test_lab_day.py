@@ -180,7 +180,7 @@ def test_retry_file_lists_unconfirmed_hosts_with_their_sessions(tmp_path: Path) 
 )
 def test_policy_lock_and_spare_busy_stages_are_validated(tmp_path: Path, stage: str, field: str, words: str) -> None:
     from mpremote.errors import InputFileError
-    from mpremote.policy.model import load_policy
+    from mpremote.policy.load import load_policy
 
     path = tmp_path / "p.yaml"
     path.write_text(f"name: x\ntargets: t.yaml\ntimezone: UTC\nschedule: {{at: '17:00'}}\nstages:\n  - {stage}\n")
@@ -190,7 +190,7 @@ def test_policy_lock_and_spare_busy_stages_are_validated(tmp_path: Path, stage: 
 
 
 def test_policy_lock_stage_loads_with_its_text_and_spare_busy(tmp_path: Path) -> None:
-    from mpremote.policy.model import load_policy
+    from mpremote.policy.load import load_policy
 
     path = tmp_path / "p.yaml"
     path.write_text(

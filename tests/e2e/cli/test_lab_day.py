@@ -163,7 +163,7 @@ def test_a_policy_locks_then_logs_off_and_spares_busy_sessions(start_lab, tmp_pa
 
     from mpremote.lab.server import DEFAULT_PASSWORD
     from mpremote.policy.execute import execute_stage
-    from mpremote.policy.model import load_policy
+    from mpremote.policy.load import load_policy
     from mpremote.policy.runner import run_policy
 
     monkeypatch.setenv("MPREMOTE_PASSWORD", DEFAULT_PASSWORD)

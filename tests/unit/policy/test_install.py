@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mpremote.policy.install import TASK_NS, InstallSpec, plan_install, write_plan
-from mpremote.policy.model import load_policy
+from mpremote.policy.load import load_policy
 
 NS = {"t": TASK_NS}
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mpremote.errors import InputFileError
-from mpremote.policy.model import load_policy, parse_duration
+from mpremote.policy.load import load_policy
+from mpremote.policy.model import parse_duration
 
 REPO = Path(__file__).resolve().parents[3]
 

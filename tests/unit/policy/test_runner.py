@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mpremote.errors import InputFileError
-from mpremote.policy.model import Policy, load_policy
+from mpremote.policy.load import load_policy
+from mpremote.policy.model import Policy
 from mpremote.policy.runner import StageCall, StageExecution, run_policy
 from mpremote.policy.state import StateFileError, StateLockTimeout
 

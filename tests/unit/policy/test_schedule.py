@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mpremote.policy.model import load_policy
+from mpremote.policy.load import load_policy
 from mpremote.policy.schedule import parse_instant, resolve_local, stage_instants_between, upcoming
 
 MADRID = ZoneInfo("Europe/Madrid")

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mpremote.commands import Command
+from mpremote.commands import MSG_MAX_CHARS, Command
 from mpremote.errors import InputFileError
 from mpremote.policy.model import (
     ACTIONS,
     DAY_NAMES,
     DEFAULT_CATCH_UP,
     DEFAULT_MESSAGE_SECONDS,
-    MSG_MAX_CHARS,
     PLACEHOLDERS,
     SESSION_STATES,
     SPARE_BUSY_ACTIONS,
@@ -35,7 +34,7 @@ from mpremote.policy.model import (
     parse_duration,
     render_text,
 )
-from mpremote.targets.yamlload import LineDict, LineList
+from mpremote.targets.yamlload import LineDict, LineList, load_yaml
 
 _TOP_KEYS = (
     "name",
@@ -385,3 +384,13 @@ def _date(v: _Validator, raw: Any, line: int, where: str) -> date:
         except ValueError:
             pass
     raise v.fail(line, where, f"expected a date YYYY-MM-DD, got {raw!r}")
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; raises :class:`InputFileError` (exit 2) on any problem."""
+    path = Path(path)
+    try:
+        doc = load_yaml(path)
+    except (ValueError, TypeError) as exc:  # PyYAML constructors raise these, e.g. for 2026-13-01
+        raise InputFileError(str(path), None, None, f"invalid value: {exc}") from None
+    return parse_policy(doc, path)
