@@ -14,7 +14,7 @@ from mpremote.cli.run import _one_of
 from mpremote.confirm import Plan, PlanItem, render_plan
 from mpremote.errors import UsageError
 from mpremote.policy.execute import policy_hosts
-from mpremote.policy.model import load_policy
+from mpremote.policy.load import load_policy
 from mpremote.targets import load_targets
 
 ROOT = Path(__file__).resolve().parents[2]
