@@ -333,7 +333,7 @@ def watch(
     """Watch every host live: sessions by state, longest idle, changes as they happen.
 
     On a terminal: a full-screen view (q quit, / filter, s sort, r refresh, Enter expand,
-    space select, L/D/M log off/disconnect/message the selected sessions, always after
+    space select, L/D/M/K/U log off/disconnect/message/lock/unlock the selected sessions, always after
     a preview and a confirmation). With --format jsonl, or when stdout is not a terminal:
     one JSON object per host per refresh with the changes since the previous one.
     """

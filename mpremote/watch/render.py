@@ -12,7 +12,13 @@ from mpremote.watch.changes import Change
 from mpremote.watch.model import Line, RecentChange, ViewModel
 
 KEYS = "q quit  / filter  s sort  r refresh  ↑↓ move  Enter expand  e all  space select"
-ACTION_HELP = {"logoff": "L log off", "disconnect": "D disconnect", "message": "M message", "lock": "K lock"}
+ACTION_HELP = {
+    "logoff": "L log off",
+    "disconnect": "D disconnect",
+    "message": "M message",
+    "lock": "K lock",
+    "unlock": "U unlock",
+}
 _CHANGE_STYLE = {
     "logon": "green",
     "logoff": "red",

@@ -32,8 +32,7 @@ from mpremote.watch.render import render
 
 #: An action runner: (command, sessions, message text or None) -> exit code of that run.
 ActionRunner = Callable[[str, list[SessionRef], str | None], int]
-ACTION_KEYS = {"L": "logoff", "D": "disconnect", "M": "message", "K": "lock"}
-NEEDS_TEXT = ("message", "lock")
+ACTION_KEYS = {"L": "logoff", "D": "disconnect", "M": "message", "K": "lock", "U": "unlock"}
 _ESCAPES = {
     "\x1b[A": "up",
     "\x1b[B": "down",
@@ -279,8 +278,10 @@ def _run_action(model: ViewModel, action: str, act: ActionRunner, console: Any) 
     console.print(f"\n[bold]{action}[/] {len(refs)} selected session(s):", highlight=False)
     for host, sid, user in refs:
         console.print(f"  {host}  id {sid}  {user}", markup=False, highlight=False)
+    from mpremote.commands import parse_command
+
     text: str | None = None
-    if action in NEEDS_TEXT:
+    if parse_command(action).info.needs_text:
         text = input("Message text (empty: cancel): ").strip()
         if not text:
             console.print("Nothing was done.")
