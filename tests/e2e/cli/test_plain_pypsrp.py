@@ -12,7 +12,7 @@ import pytest
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from mpremote.lab.server import DEFAULT_PASSWORD
+from mpremote.lab.server import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 from .conftest import run_subprocess
 
@@ -64,3 +64,20 @@ def test_plain_pypsrp_logs_a_session_off_using_only_the_targets_json(tmp_path: P
     events = [json.loads(line) for line in journal.read_text().splitlines()]
     logoffs = [e for e in events if e.get("event") == "logoff"]
     assert [(e["host"], e["id"]) for e in logoffs] == [("mp-lab-002", victim_id)]
+
+
+def test_a_naive_client_sees_what_windows_remoting_gives_it(start_lab) -> None:
+    """A plain `quser` over PSRP on a Spanish host: OEM bytes read as cp1252, as on Windows
+    (`SESIàN`, `mar¡a`); mpremote's parser still reads the names right (second defence)."""
+    from mpremote.quser import parse_quser
+
+    lab = start_lab(hosts=1, sessions_per_host=6, seed=3, locale="es-ES", tls=False)
+    h = lab.hosts[0]
+    truth = {s.id: (s.username or "").lower() for s in h.spec.sessions if s.username and not s.is_wmsshell}
+    wsman = WSMan(h.address, port=h.port, username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD, ssl=False,
+                  auth="ntlm", encryption="auto", no_proxy=True)  # fmt: skip
+    with wsman, RunspacePool(wsman) as pool:
+        lines = _quser(pool)
+    assert lines[0] == " NOMBRE USUARIO        NOMBRE SESIàN      ID. ESTADO  TIEMPO IN. TIEMPO SESIàN"
+    parsed = {s.id: s.username for s in parse_quser("\n".join(lines)) if s.username != "wmsshell"}
+    assert parsed == truth and any(not n.isascii() for n in parsed.values())
