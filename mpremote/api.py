@@ -29,6 +29,7 @@ from mpremote.session import Session
 
 if TYPE_CHECKING:
     from mpremote.credentials import CredentialResolver
+    from mpremote.fanout import ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,9 @@ class RunOptions:
     credentials: CredentialSource | None = None
     audit_log: str | None = None
     #: Called with each host's completion event (data sinks: jsonl writer, audit).
-    on_event: Callable[[Any], None] | None = None
+    on_event: Callable[[ProgressEvent], None] | None = None
     #: Called with every event, including the warning phase of logoff --warn (progress bars).
-    on_progress: Callable[[Any], None] | None = None
+    on_progress: Callable[[ProgressEvent], None] | None = None
     #: Removes secrets from free text (audit lines, unexpected error messages).
     redact: Callable[[str], str] | None = None
     cancel: threading.Event | None = None
@@ -205,7 +206,7 @@ def run_command(
             cancelled=lambda: deadline.cancelled,
         )
 
-    def on_event(event: object) -> None:
+    def on_event(event: ProgressEvent) -> None:
         result = getattr(event, "result", None)
         if audit and result is not None:
             audit.record_host(run_id, result)
@@ -317,9 +318,9 @@ def logoff_with_warning(
             result.facts["warning_error"] = w.error.to_dict()
         return result
 
-    def forward(event: object) -> None:
-        if getattr(event, "result", None) is not None:
-            merge(event.result)  # type: ignore[attr-defined]
+    def forward(event: ProgressEvent) -> None:
+        if event.result is not None:
+            merge(event.result)
         if options.on_event:
             options.on_event(event)
 

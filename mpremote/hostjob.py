@@ -12,12 +12,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mpremote.commands import ACTIONS, MSG_MAX_CHARS, Command
 from mpremote.errors import DeadlineError, HostError, RemoteError
 from mpremote.hosts import Host
-from mpremote.remote.connection import Connection, ConnectionSettings, properties
+from mpremote.remote.connection import Connection, ConnectionSettings, Connector, properties
 from mpremote.remote.scripts import ACT, QUERY
 from mpremote.results import (
     UNCONFIRMED,
@@ -29,6 +29,9 @@ from mpremote.results import (
     status_for_error,
 )
 from mpremote.session import App, Session
+
+if TYPE_CHECKING:
+    from mpremote.selection import Selector
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class JobSpec:
     """What to do on every host of a run (the same for all hosts)."""
 
     command: Command
-    selector: Any = None  # mpremote.selection.Selector for action commands
+    selector: Selector | None = None  # which sessions (actions; listings with selectors)
     text: str | None = None
     message_seconds: int = 60
     dry_run: bool = False
@@ -306,7 +309,7 @@ def run_host_job(
     deadline_remaining: Callable[[], float] | None = None,
     before_act: Callable[[Host, list[Session]], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-    connect: Callable[..., Any] = Connection,
+    connect: Connector = Connection,
 ) -> HostResult:
     """Do ``spec`` on one host and describe what happened. Never raises for host problems.
 
@@ -351,6 +354,8 @@ def run_host_job(
             if spec.command not in ACTIONS and not wants_selection:
                 result.elapsed_s = time.monotonic() - start
                 return result
+            # An action always has one: api.preflight refuses an action without selectors.
+            assert spec.selector is not None, "an action needs a selector"
             decisions = select(
                 host.name,
                 query.sessions,

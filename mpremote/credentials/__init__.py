@@ -1,22 +1,20 @@
-"""Credentials: where a password comes from (:mod:`~mpremote.credentials.resolver`), and keeping it
-out of every output (``Secret``, ``redact``, ``RedactingFilter``)."""
+"""Credentials: where a password comes from (:mod:`~mpremote.credentials.resolver`), keeping
+it out of every output (:mod:`~mpremote.credentials.secrets`), and the OS keyring
+(:mod:`~mpremote.credentials.keyring`)."""
 
 from __future__ import annotations
 
-from mpremote.credentials.resolver import (
+from mpremote.credentials.keyring import KEYRING_SERVICE, delete_from_keyring, store_in_keyring
+from mpremote.credentials.resolver import Credential, CredentialResolver
+from mpremote.credentials.secrets import (
     ENV_PASSWORD,
-    KEYRING_SERVICE,
     MASK,
-    Credential,
-    CredentialResolver,
     RedactingFilter,
     Secret,
-    delete_from_keyring,
     install_redaction,
     read_password_stdin,
     redact,
     redact_known,
-    store_in_keyring,
 )
 
 __all__ = [

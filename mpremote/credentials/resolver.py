@@ -34,84 +34,33 @@ audit lines and error messages.
 from __future__ import annotations
 
 import getpass
-import hmac
-import json
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
-from urllib.parse import quote
 
+from mpremote.credentials.keyring import (
+    KEYRING_SERVICE,
+    KeyringUnavailable,
+    keyring_module,
+)
+from mpremote.credentials.secrets import (
+    ENV_PASSWORD,
+    RedactingFilter,
+    Secret,
+    redact,
+)
 from mpremote.errors import UsageError
 from mpremote.hosts import Host
 from mpremote.terminal import stdin_is_tty
 
-__all__ = [
-    "ENV_PASSWORD",
-    "KEYRING_SERVICE",
-    "MASK",
-    "Credential",
-    "CredentialResolver",
-    "RedactingFilter",
-    "Secret",
-    "delete_from_keyring",
-    "install_redaction",
-    "read_password_stdin",
-    "redact",
-    "store_in_keyring",
-]
+__all__ = ["Credential", "CredentialResolver", "has_ticket"]
 
 log = logging.getLogger(__name__)
 
-ENV_PASSWORD = "MPREMOTE_PASSWORD"
-KEYRING_SERVICE = "mpremote"
-MASK = "********"
 #: Auth methods that can authenticate from a Kerberos ticket cache without a password.
 TICKET_AUTHS = frozenset({"negotiate", "kerberos"})
-
-
-class Secret:
-    """A password that prints as ``********`` everywhere; ``reveal()`` is the only way in."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise TypeError("Secret holds text")
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret text, for the one place that must send it (the connection)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return MASK
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return MASK
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
-
-    # Copies are the same secret; pickling would write it to disk in clear.
-    def __copy__(self) -> Secret:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
-        return self
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True)
@@ -126,123 +75,6 @@ class Credential:
     def pair(self) -> tuple[str | None, str | None]:
         """``(username, password)`` in clear, for the connection layer only."""
         return self.username, self.password.reveal() if self.password is not None else None
-
-
-def read_password_stdin(stream: IO[str] | None = None) -> Secret:
-    """Read the password once from stdin; strip one trailing newline (``\\n`` or ``\\r\\n``)."""
-    text = (stream or sys.stdin).read()
-    if text.endswith("\r\n"):
-        text = text[:-2]
-    elif text.endswith("\n"):
-        text = text[:-1]
-    if not text:
-        raise UsageError("--password-stdin: standard input was empty")
-    return Secret(text)
-
-
-def _variants(value: str) -> set[str]:
-    """The forms a secret takes in text: as is, repr/JSON-escaped, URL-encoded."""
-    forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], quote(value, safe="")}
-    return {f for f in forms if f}
-
-
-def redact(text: str, secrets: Iterable[Secret | str]) -> str:
-    """Replace every known secret value (and its escaped forms) in ``text`` with ``********``."""
-    forms: set[str] = set()
-    for secret in secrets:
-        value = secret.reveal() if isinstance(secret, Secret) else secret
-        if value:
-            forms |= _variants(value)
-    for form in sorted(forms, key=len, reverse=True):  # longest first: no partial leftovers
-        text = text.replace(form, MASK)
-    return text
-
-
-SecretSource = Callable[[], Iterable[Secret | str]]
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that scrubs known secrets from the message, args and traceback.
-
-    ``source`` is called for every record, so secrets learnt after the filter was
-    installed (a late prompt) are scrubbed too.
-    """
-
-    def __init__(self, source: SecretSource) -> None:
-        super().__init__()
-        self._source = source
-        self._formatter = logging.Formatter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = list(self._source())
-        if not secrets:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it to the handler's own error path
-            return True
-        record.msg, record.args = redact(message, secrets), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self._formatter.formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text, secrets)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info, secrets)
-        return True
-
-
-#: Secret sources registered by install_redaction, for redact_known() at the last boundary.
-_ACTIVE_SOURCES: list[SecretSource] = []
-
-
-def redact_known(text: str) -> str:
-    """Scrub every secret this process knows (resolvers in use, MPREMOTE_PASSWORD) from text."""
-    secrets: list[Secret | str] = []
-    for source in list(_ACTIVE_SOURCES):
-        secrets.extend(source())
-    env_password = os.environ.get(ENV_PASSWORD)
-    if env_password:
-        secrets.append(env_password)
-    return redact(text, secrets) if secrets else text
-
-
-def install_redaction(source: CredentialResolver | SecretSource) -> Callable[[], None]:
-    """Scrub secrets from every log record of every logger (pypsrp, requests included).
-
-    Hooks the log record factory rather than handlers, so handlers added later are
-    covered too. Returns a function that undoes the hook.
-    """
-    filt = source.log_filter() if isinstance(source, CredentialResolver) else RedactingFilter(source)
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        filt.filter(record)
-        return record
-
-    logging.setLogRecordFactory(factory)
-    secret_source: SecretSource = source.secrets if isinstance(source, CredentialResolver) else source
-    _ACTIVE_SOURCES.append(secret_source)
-
-    def uninstall() -> None:
-        if logging.getLogRecordFactory() is factory:
-            logging.setLogRecordFactory(previous)
-        if secret_source in _ACTIVE_SOURCES:
-            _ACTIVE_SOURCES.remove(secret_source)
-
-    return uninstall
-
-
-class _KeyringUnavailable(Exception):
-    pass
-
-
-def _keyring_module() -> Any:
-    try:
-        import keyring
-    except ImportError:
-        raise _KeyringUnavailable("the keyring package is not installed") from None
-    return keyring
 
 
 class CredentialResolver:
@@ -360,8 +192,8 @@ class CredentialResolver:
 
         def fetch() -> Secret | None:
             try:
-                value = _keyring_module().get_password(KEYRING_SERVICE, key)
-            except _KeyringUnavailable as exc:
+                value = keyring_module().get_password(KEYRING_SERVICE, key)
+            except KeyringUnavailable as exc:
                 log.debug("keyring not used: %s", exc)
                 self._use_keyring = False
                 return None
@@ -407,37 +239,3 @@ def has_ticket() -> bool:
 def _at(host: Host, field: str) -> str:
     origin = getattr(host, "origins", {}).get(field)
     return f" ({origin})" if origin else ""
-
-
-def _keyring_key(username: str, host: str | None) -> str:
-    if not username:
-        raise UsageError("a username is needed to store a password in the keyring")
-    return f"{username}@{host}" if host else username
-
-
-def store_in_keyring(username: str, password: Secret | str, *, host: str | None = None) -> str:
-    """Store a password in the OS keyring (``mpremote credentials set USER``); returns the key."""
-    key = _keyring_key(username, host)
-    secret = password if isinstance(password, Secret) else Secret(password)
-    try:
-        _keyring_module().set_password(KEYRING_SERVICE, key, secret.reveal())
-    except _KeyringUnavailable as exc:
-        raise UsageError(f"{exc}: pip install 'multipoint-remote[keyring]'") from None
-    except Exception as exc:
-        raise UsageError(f"the keyring refused to store the password ({type(exc).__name__})") from None
-    return key
-
-
-def delete_from_keyring(username: str, *, host: str | None = None) -> bool:
-    """Remove a stored password; False when there was none."""
-    key = _keyring_key(username, host)
-    try:
-        keyring = _keyring_module()
-        keyring.delete_password(KEYRING_SERVICE, key)
-    except _KeyringUnavailable as exc:
-        raise UsageError(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__name__ == "PasswordDeleteError":
-            return False
-        raise UsageError(f"the keyring refused to delete the password ({type(exc).__name__})") from None
-    return True

@@ -13,8 +13,9 @@ import ipaddress
 import logging
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mpremote.errors import ConnectError, HostError, UsageError
 from mpremote.hosts import DEFAULT_PORTS, Host
@@ -325,6 +326,28 @@ def _wsman_class() -> Any:
 
         _WSMAN_CLASS = SizedWSMan
     return _WSMAN_CLASS
+
+
+class RemoteSession(Protocol):
+    """What a host job needs from an open connection (:class:`Connection`, or a test's fake)."""
+
+    endpoint: Endpoint
+
+    def run_script(self, name: str, parameters: dict[str, Any], *, acting: bool = False) -> ScriptResult: ...
+
+
+class Connector(Protocol):
+    """Makes a connection to one host: :class:`Connection` itself, or a test's in-process fake."""
+
+    def __call__(
+        self,
+        host: Host,
+        *,
+        username: str | None,
+        password: str | None,
+        settings: ConnectionSettings,
+        deadline_remaining: float | None = None,
+    ) -> AbstractContextManager[RemoteSession]: ...
 
 
 class Connection:

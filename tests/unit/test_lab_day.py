@@ -14,8 +14,7 @@ from mpremote.results import ExitCode, HostStatus, Outcome, exit_code, totals
 from mpremote.selection import Selector
 from mpremote.targets.patterns import read_retry_file
 from mpremote.targets.retry import write_retry_file
-
-from .test_hostjob import HEADER, ROWS, FakeConnection, query_object, run
+from tests.support.fakes import HEADER, ROWS, FakeConnection, query_object, run
 
 
 def confirming(state: dict[int, tuple[bool, str]]) -> Any:

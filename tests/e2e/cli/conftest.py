@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from mpremote.lab.faults import parse_fault_rule
 from mpremote.lab.server import DEFAULT_PASSWORD, Lab, LabOptions
+from tests.support.helpers import invoke, run_cli
 
 HERE = Path(__file__).parent
 
@@ -65,35 +63,23 @@ def start_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
 
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
-    """Run ``mpremote ARGS`` in-process with the lab's password in MPREMOTE_PASSWORD."""
-    from mpremote.cli import app as cli_module
-
-    if not cli_module.app.registered_groups:
-        cli_module._mount_subapps()
+    """Run ``mpremote ARGS`` in-process (:func:`tests.support.helpers.invoke`) with the lab's
+    password in MPREMOTE_PASSWORD."""
     monkeypatch.setenv("MPREMOTE_PASSWORD", DEFAULT_PASSWORD)
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str, input: str | None = None) -> CliResult:
-        result = CliRunner().invoke(cli_module.app, [str(a) for a in args], input=input)
-        if result.exception and not isinstance(result.exception, SystemExit):
-            raise result.exception
+        result = invoke(*args, stdin=input)
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return run
 
 
 def run_subprocess(*args: str, input: str | None = None, timeout: float = 120, **kw: Any) -> CliResult:
+    """``python -m mpremote ARGS`` (:func:`tests.support.helpers.run_cli`) with the lab's password."""
     env = {**os.environ, "MPREMOTE_PASSWORD": DEFAULT_PASSWORD, "COLUMNS": "200"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "mpremote", *map(str, args)],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        **kw,
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    proc = run_cli(*args, stdin=input, env=env, timeout=timeout, **kw)
+    return CliResult(proc.code, proc.stdout, proc.stderr)
 
 
 def journal_events(lab: Lab, event: str) -> list[dict[str, Any]]:
