@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mpremote.commands import ACTIONS, Command, parse_command
 from mpremote.errors import UsageError
 from mpremote.hostjob import BACKENDS, MSG_MAX_CHARS, JobSpec, run_host_job
-from mpremote.hosts import Host
+from mpremote.hosts import Host, endpoint_key, format_endpoint
 from mpremote.remote.connection import ConnectionSettings, resolve_endpoint
 from mpremote.results import ExitCode, HostResult, HostStatus, Outcome, exit_code, failed_hosts, totals
 from mpremote.selection import Selector
@@ -130,12 +130,47 @@ def preflight(hosts: Sequence[Host], command: str, selector: Selector | None, op
     command = as_command(command)
     if options.backend not in BACKENDS:
         raise UsageError(f"--backend must be one of {', '.join(BACKENDS)}")
+    if not options.per_host_timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, not {options.per_host_timeout:g}")
+    if options.concurrency is not None and options.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, not {options.concurrency}")
+    if options.processes is not None and options.processes < 1:
+        raise UsageError(f"--processes must be at least 1, not {options.processes}")
     if not hosts:
         raise UsageError("no hosts to work on (check the target file and --limit)")
     if command in ACTIONS and (selector is None or getattr(selector, "is_empty", lambda: True)()):
         raise UsageError(f"{command}: say which sessions: --all, --user, --session, --state or --idle-over")
+    _check_session_refs(hosts, selector)
+    _check_distinct_endpoints(hosts, options)
+
+
+def _check_session_refs(hosts: Sequence[Host], selector: object) -> None:
+    """``--session HOST:ID`` must name a host of this run: otherwise it selects nothing,
+    silently, after contacting every host."""
+    import difflib
+
+    names = {h.name.lower(): h.name for h in hosts}
+    for host, sid in getattr(selector, "sessions", ()) or ():
+        if host.lower() not in names:
+            close = difflib.get_close_matches(host.lower(), list(names), n=1, cutoff=0.6)
+            hint = f"; did you mean '{names[close[0]]}'?" if close else ""
+            raise UsageError(f"--session {host}:{sid}: '{host}' is not among the hosts of this run{hint}")
+
+
+def _check_distinct_endpoints(hosts: Sequence[Host], options: RunOptions) -> None:
+    """Each host's endpoint after the command line's overrides (``--port``, ``--transport``);
+    raises on unsafe combinations (Basic over HTTP) and on two hosts that became one
+    address:port (the target file refuses that too, before overrides)."""
+    seen: dict[tuple[str, int], str] = {}
     for host in hosts:
-        resolve_endpoint(host, options.settings)  # raises on Basic over HTTP etc.
+        endpoint = resolve_endpoint(host, options.settings)  # raises on Basic over HTTP etc.
+        key = (endpoint_key(endpoint.address), endpoint.port)
+        first = seen.setdefault(key, host.name)
+        if first != host.name:
+            raise UsageError(
+                f"hosts '{first}' and '{host.name}' both connect to {format_endpoint(*key)} "
+                "(check --port/--transport): their sessions would be counted and acted on twice"
+            )
 
 
 def fresh_credentials() -> CredentialSource:

@@ -60,3 +60,21 @@ class Host:
             "source": self.source,
             **spn,
         }
+
+
+def endpoint_key(address: str) -> str:
+    """The comparable form of an address: lower case, IPs normalised, IPv6 brackets dropped."""
+    import ipaddress
+
+    text = address.strip().lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text.rstrip(".")
+
+
+def format_endpoint(address: str, port: int) -> str:
+    """``host:port``, with IPv6 addresses in brackets (``[::1]:5986``)."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -207,6 +207,9 @@ def _decide(
     return True, why
 
 
+#: Longest duration accepted anywhere (idle time, grace period): ten years. Longer is a typo,
+#: and past ~2.7 million years ``timedelta`` itself overflows.
+MAX_DURATION_S = 10 * 366 * 86400
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -223,7 +226,10 @@ def parse_duration(text: str) -> timedelta:
         hint = " (add a unit, e.g. 30m)" if text.isdigit() else ""
         raise ValueError(f"invalid duration {raw!r}{hint}: use a number with d, h, m or s, e.g. 90m, 2h, 1h30m")
     d, h, mi, s = (int(g or 0) for g in m.groups())
-    return timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    seconds = d * 86400 + h * 3600 + mi * 60 + s
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"duration {raw!r} is too large (at most {MAX_DURATION_S // 86400}d)")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

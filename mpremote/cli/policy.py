@@ -149,6 +149,7 @@ def run_cmd(
     instant = _instant(now, policy, "--now")
     state_path = state or default_state_path(policy.path, policy.name)
     audit_path = audit_log or policy.audit_log
+    _check_run_options(timeout, concurrency, policy, state_path, audit_path, log)
     execute = _real_execute(audit_path, timeout, concurrency)
     audit = None
     if audit_path:
@@ -177,6 +178,29 @@ def run_cmd(
         lines.append(report.summary_line())
     _output(lines, log)
     return ExitCode(report.exit_code)
+
+
+def _check_run_options(
+    timeout: float, concurrency: int | None, policy: Any, state: Path, audit: Path | None, log: Path | None
+) -> None:
+    """Refuse bad options and unwritable outputs before the state is touched: a refused run
+    uses no stage up (exit 2, one line, nothing recorded, no host contacted).
+
+    Unlike the interactive commands, ``policy run`` creates missing directories of its
+    state, ``--log`` and audit log: a scheduler entry must work as printed on a fresh machine.
+    """
+    from mpremote.checks import OutputFile, check_output_files
+    from mpremote.errors import UsageError
+
+    try:
+        if not timeout > 0:
+            raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
+        if concurrency is not None and concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1, not {concurrency}")
+        outputs = [OutputFile("--state", state), OutputFile("--audit-log", audit), OutputFile("--log", log)]
+        check_output_files(outputs, inputs=[policy.path, policy.targets], make_dirs=True)
+    except UsageError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _output(lines: list[str], log: Path | None) -> None:

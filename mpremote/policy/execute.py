@@ -26,6 +26,8 @@ def policy_hosts(policy: Policy) -> list[Host]:
     from mpremote.targets import load_targets
 
     inventory = load_targets(policy.targets)
+    groups = getattr(inventory, "groups", {})
+    _check_exemptions_name_something(inventory.hosts, policy, groups)
     try:
         hosts = inventory.limit(policy.limit) if policy.limit else inventory.limit()
     except UsageError as exc:
@@ -34,7 +36,7 @@ def policy_hosts(policy: Policy) -> list[Host]:
         # Said of the file, not of a --limit option the user never typed.
         problem = re.sub(r"^--limit '.*?': ", "", str(exc), count=1)
         raise InputFileError(str(policy.path), policy.limit_line, "limit", problem) from None
-    return exclude_exempt(hosts, policy, getattr(inventory, "groups", {}))
+    return exclude_exempt(hosts, policy, groups)
 
 
 def exclude_exempt(hosts: Sequence[Host], policy: Policy, groups: dict[str, list[str]]) -> list[Host]:
@@ -54,6 +56,36 @@ def exclude_exempt(hosts: Sequence[Host], policy: Policy, groups: dict[str, list
     for group in policy.exempt.groups:
         exempt |= hosts_matching(group, [], groups)  # no host names: the term matches groups only
     return [h for h in hosts if h.name not in exempt and not any(g.casefold() in exempt_groups for g in h.groups)]
+
+
+def _check_exemptions_name_something(hosts: Sequence[Host], policy: Policy, groups: dict[str, list[str]]) -> None:
+    """A typo in ``exempt.hosts`` (the teacher's PC) must not silently exempt nobody: every
+    entry must match a host of the targets file, every group must exist (as ``--limit
+    '!name'`` already demands). Checked against the whole file, before ``limit``."""
+    import difflib
+
+    from mpremote.errors import InputFileError
+
+    def did_you_mean(word: str, choices: Sequence[str]) -> str:
+        close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+        return f"; did you mean '{close[0]}'?" if close else ""
+
+    all_names = [h.name for h in hosts]
+    known_groups = {g.casefold(): g for g in groups}
+    for pattern in policy.exempt.hosts:
+        if not any(fnmatch.fnmatchcase(name.casefold(), pattern.casefold()) for name in all_names):
+            line = policy.exempt.lines.get(("hosts", pattern))
+            hint = did_you_mean(pattern, all_names)
+            raise InputFileError(
+                str(policy.path), line, "exempt.hosts", f"'{pattern}' matches no host of {policy.targets}{hint}"
+            )
+    for group in policy.exempt.groups:
+        if group.casefold() not in known_groups:
+            line = policy.exempt.lines.get(("groups", group))
+            hint = did_you_mean(group, list(groups)) if groups else "; the targets file has no groups"
+            raise InputFileError(
+                str(policy.path), line, "exempt.groups", f"'{group}' is not a group of {policy.targets}{hint}"
+            )
 
 
 def policy_selector(policy: Policy) -> Any:

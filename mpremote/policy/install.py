@@ -76,7 +76,10 @@ def cron_line(spec: InstallSpec, *, user: str | None = None) -> str:
     """One crontab line; ``user`` adds the user field of /etc/cron.d files."""
     cmd = " ".join(shlex.quote(a) for a in spec.argv())
     workdir = shlex.quote(str(spec.policy.path.parent))
-    line = f"cd {workdir} && {cmd} >> {shlex.quote(str(spec.log))} 2>&1"
+    # The shell opens the log before mpremote starts: on a fresh machine its directory must
+    # be made first, or cron fails every minute with nothing to show for it.
+    logdir = shlex.quote(str(spec.log.parent))
+    line = f"mkdir -p {logdir} && cd {workdir} && {cmd} >> {shlex.quote(str(spec.log))} 2>&1"
     line = line.replace("%", "\\%")  # cron turns a bare % into a newline
     who = f"{user} " if user else ""
     return f"* * * * * {who}{line}"
@@ -93,17 +96,27 @@ def render_cron(spec: InstallSpec, *, user: str | None = None) -> str:
 
 
 def _systemd_quote(arg: str) -> str:
-    arg = arg.replace("%", "%%")  # unit-file specifier escape
+    arg = arg.replace("%", "%%").replace("$", "$$")  # specifier and variable escapes of Exec lines
     if arg and all(c.isalnum() or c in "/._-+=:@," for c in arg):
         return arg
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _systemd_path(path: Path) -> str:
+    """A path for a setting that takes one path, such as ``WorkingDirectory=``: written as
+    is (no quotes: systemd would read them as part of a relative path), ``%`` escaped."""
+    return str(path).replace("%", "%%")
+
+
 def render_systemd(spec: InstallSpec) -> tuple[str, str]:
-    """(service unit, timer unit). ``%E`` is /etc for system units, ~/.config for user units."""
+    """(service unit, timer unit). ``%E`` is /etc for system units, ~/.config for user units.
+
+    Output goes to the journal and, through ``policy run --log``, to the log file: that
+    creates its own directory, where ``StandardOutput=append:`` would fail on a fresh
+    machine whose log directory does not exist yet.
+    """
     name = spec.policy.name
-    exec_start = " ".join(_systemd_quote(a) for a in spec.argv())
-    log = str(spec.log).replace("%", "%%")
+    exec_start = " ".join(_systemd_quote(a) for a in [*spec.argv(), "--log", str(spec.log)])
     service = f"""[Unit]
 Description=mpremote policy {name}: run the stages that are due ({spec.policy.timezone})
 After=network-online.target
@@ -111,12 +124,10 @@ Wants=network-online.target
 
 [Service]
 Type=oneshot
-WorkingDirectory={_systemd_quote(str(spec.policy.path.parent))}
+WorkingDirectory={_systemd_path(spec.policy.path.parent)}
 # Credentials: MPREMOTE_PASSWORD=... in this file (mode 0600), or Kerberos / the keyring.
 EnvironmentFile=-%E/mpremote/{name}.env
 ExecStart={exec_start}
-StandardOutput=append:{log}
-StandardError=append:{log}
 """
     timer = f"""[Unit]
 Description=Every minute: mpremote policy {name}

@@ -349,7 +349,18 @@ def _parse_select(v: _Validator, raw: Any, line: int) -> Selection:
 
 def _parse_exempt(v: _Validator, raw: Any, line: int) -> Exempt:
     ex = v.mapping(raw, line, "exempt", _EXEMPT_KEYS)
-    return Exempt(**{k: v.strings(ex[k], ex.line_of(k), f"exempt.{k}") for k in _EXEMPT_KEYS if k in ex})
+    lines: dict[tuple[str, str], int] = {}
+    for key in ("hosts", "groups"):
+        items = ex.get(key)
+        if isinstance(items, str):
+            lines[(key, items.strip())] = ex.line_of(key)
+        elif isinstance(items, list):
+            for i, item in enumerate(items):
+                if isinstance(item, str):
+                    line_of = getattr(items, "line_of", None)
+                    lines.setdefault((key, item.strip()), line_of(i) if line_of else ex.line_of(key))
+    fields = {k: v.strings(ex[k], ex.line_of(k), f"exempt.{k}") for k in _EXEMPT_KEYS if k in ex}
+    return Exempt(**fields, lines=lines)
 
 
 def _parse_skip_dates(v: _Validator, raw: Any, line: int) -> tuple[DateRange, ...]:

@@ -102,6 +102,8 @@ class Exempt:
     users: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()  # names or globs
     groups: tuple[str, ...] = ()
+    #: Line of each ``hosts``/``groups`` entry in the policy file, for "names nothing" errors.
+    lines: dict[tuple[str, str], int] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,16 @@ from typing import Any
 
 from mpremote.hosts import AUTH_METHODS, TRANSPORTS
 
-__all__ = ["FIELDS", "LITERAL_PASSWORD", "FieldSpec", "Scope", "Val", "did_you_mean", "is_password_key"]
+__all__ = [
+    "FIELDS",
+    "LITERAL_PASSWORD",
+    "FieldSpec",
+    "Scope",
+    "Val",
+    "check_address",
+    "did_you_mean",
+    "is_password_key",
+]
 
 LITERAL_PASSWORD = "literal passwords are not accepted; use password_env: NAME or the keyring"
 _PASSWORD_KEY = re.compile(r"(?:^|_)(?:password|passwd|pass|pwd|secret)$", re.IGNORECASE)
@@ -40,6 +49,45 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
     return value.strip()
+
+
+#: One DNS label (NetBIOS names may carry ``_``); a name is labels joined by dots.
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+def check_address(value: str) -> str:
+    """A host name (``mp-101.school.local``), an IPv4 or an IPv6 address (``::1``,
+    ``[::1]``, ``fe80::1%eth0``); raises ValueError otherwise. Returned as written.
+
+    Anything else (``[/]``, ``1.2.3.4; rm -rf /``, ``mp 101``, ``10.0.0.300``) would
+    only fail later, per host, at connect time: refuse it when the file is read.
+    """
+    import ipaddress
+
+    text = value.strip()
+    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else None
+    try:
+        if inner is not None:
+            if not isinstance(ipaddress.ip_address(inner), ipaddress.IPv6Address):
+                raise ValueError
+            return text
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if (
+        inner is None
+        and 0 < len(text) <= 253
+        and all(_LABEL.match(label) for label in labels)
+        and not all(label.isdigit() for label in labels)  # 10.0.0.300 is a bad IPv4, not a name
+    ):
+        return text
+    raise ValueError(f"{value!r} is not a host name or IP address")
+
+
+def _address(value: Any) -> str:
+    return check_address(_text(value))
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
@@ -103,7 +151,7 @@ class FieldSpec:
 
 
 FIELDS: dict[str, FieldSpec] = {
-    "address": FieldSpec("name or IP to connect to (default: the host's name)", _text, host_only=True),
+    "address": FieldSpec("name or IP to connect to (default: the host's name)", _address, host_only=True),
     "transport": FieldSpec("https (default) or http", _choice(TRANSPORTS)),
     "port": FieldSpec("TCP port (default 5986 for https, 5985 for http)", _port),
     "auth": FieldSpec(f"authentication: {', '.join(AUTH_METHODS)}", _choice(AUTH_METHODS)),

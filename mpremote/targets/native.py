@@ -29,10 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from mpremote.errors import InputFileError
-from mpremote.hosts import DEFAULT_PORTS, Host
+from mpremote.hosts import DEFAULT_PORTS, Host, endpoint_key, format_endpoint
 from mpremote.targets.ansible import AnsibleVarMapper
-from mpremote.targets.fields import FIELDS, LITERAL_PASSWORD, FieldSpec, Scope, Val, did_you_mean, is_password_key
-from mpremote.targets.patterns import expand_ranges, select_hosts
+from mpremote.targets.fields import (
+    FIELDS,
+    LITERAL_PASSWORD,
+    FieldSpec,
+    Scope,
+    Val,
+    check_address,
+    did_you_mean,
+    is_password_key,
+)
+from mpremote.targets.patterns import MAX_RANGE_HOSTS, count_ranges, expand_ranges, select_hosts
 from mpremote.targets.yamlload import LineDict, LineList, load_yaml
 
 __all__ = ["FIELDS", "LITERAL_PASSWORD", "FieldSpec", "Inventory", "load_targets"]
@@ -42,6 +51,9 @@ NATIVE_GROUP_KEYS = ("hosts", "children", "vars")
 ANSIBLE_GROUP_KEYS = NATIVE_GROUP_KEYS
 _HOST_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:%-]*$")
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: A target list holds at most this many hosts; group references may name them a few times over.
+MAX_HOSTS = MAX_RANGE_HOSTS
+MAX_REFERENCES = 10 * MAX_HOSTS
 
 
 @dataclass
@@ -115,6 +127,8 @@ class _Reader:
         self.parents: dict[str, set[str]] = {}
         self.top = Scope()
         self.format = "native"
+        self.references = 0
+        self.checked_files: set[str] = set()
 
     def error(self, line: int | None, fld: str | None, problem: str) -> InputFileError:
         return InputFileError(self.where, line, fld, problem)
@@ -287,8 +301,19 @@ class _Reader:
             raise self.error(line, str(name), "group names use letters, digits, '_', '-', '.'")
         return name
 
-    def _expand(self, pattern: str, line: int) -> list[str]:
+    def _expand(self, pattern: str, line: int, *, defining: bool = False) -> list[str]:
+        """Expand a range, counting first: the caps are checked before any name is made."""
         try:
+            count = count_ranges(pattern)
+            if defining and len(self.hosts) + count > MAX_HOSTS:
+                raise ValueError(
+                    f"the target list would hold {len(self.hosts) + count} hosts, more than the limit of "
+                    f"{MAX_HOSTS} hosts"
+                )
+            if not defining:
+                self.references += count
+                if self.references > MAX_REFERENCES:
+                    raise ValueError(f"group references name more than {MAX_REFERENCES} hosts in all")
             names = expand_ranges(pattern)
         except ValueError as exc:
             raise self.error(line, pattern, str(exc)) from None
@@ -298,7 +323,7 @@ class _Reader:
         return names
 
     def _define(self, pattern: str, line: int, scope: Scope) -> list[str]:
-        names = self._expand(pattern, line)
+        names = self._expand(pattern, line, defining=True)
         if len(names) > 1 and "address" in scope.fields:
             raise self.error(
                 scope.fields["address"].line,
@@ -359,9 +384,25 @@ class _Reader:
             self._depth(name, depth)
         ordered = sorted(self.hosts.values(), key=lambda h: h.order)
         hosts = [self._build(h, [g for g in self.groups if h.name in members[g]], depth) for h in ordered]
+        self._check_duplicate_endpoints(hosts, ordered)
         rank = {h.name: i for i, h in enumerate(ordered)}
         groups = {g: sorted(members[g], key=rank.__getitem__) for g in self.groups}
         return Inventory(self.where, hosts, groups, self.format)
+
+    def _check_duplicate_endpoints(self, hosts: list[Host], defs: list[_HostDef]) -> None:
+        """One machine, one entry: the same address and port under two names would have its
+        sessions listed and counted twice, and every log-off sent twice."""
+        seen: dict[tuple[str, int], tuple[Host, _HostDef]] = {}
+        for host, hdef in zip(hosts, defs, strict=True):
+            key = (endpoint_key(host.address), host.port)
+            first = seen.setdefault(key, (host, hdef))
+            if first[0] is not host:
+                raise self.error(
+                    hdef.line,
+                    host.name,
+                    f"{format_endpoint(*key)} is already host '{first[0].name}' (line {first[1].line}); "
+                    "one machine needs one entry (its sessions would be counted and acted on twice)",
+                )
 
     def _check_cycles(self) -> None:
         state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -417,6 +458,16 @@ class _Reader:
         if ca_cert is not None:
             cert = Path(ca_cert).expanduser()
             ca_cert = os.path.abspath(cert if cert.is_absolute() else self.path.parent / cert)
+            if ca_cert not in self.checked_files:
+                if not os.path.isfile(ca_cert):
+                    val = fields["ca_cert"]
+                    raise self.error(val.line, val.key, f"no such file: {ca_cert}")
+                self.checked_files.add(ca_cert)
+        if "address" not in fields:  # the name is the address: it must be one
+            try:
+                check_address(hdef.name)
+            except ValueError as exc:
+                raise self.error(hdef.line, hdef.name, f"{exc} (set address: for this host)") from None
         host_record = Host(
             name=hdef.name,
             address=get("address", hdef.name),

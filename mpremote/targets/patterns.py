@@ -32,6 +32,7 @@ from mpremote.targets.retry import read_retry_file
 
 __all__ = [
     "MAX_RANGE_HOSTS",
+    "count_ranges",
     "expand_ranges",
     "has_range",
     "hosts_matching",
@@ -39,7 +40,8 @@ __all__ = [
     "select_hosts",
 ]
 
-#: One pattern expanding past this is almost certainly a typo (``[1:10000000]``).
+#: One pattern expanding past this is almost certainly a typo (``[1:10000000]``); a target
+#: list holds at most this many hosts in total, too (checked before anything is expanded).
 MAX_RANGE_HOSTS = 10_000
 
 _RANGE = re.compile(r"\[([^\[\]:]*):([^\[\]:]*)(?::([^\[\]:]*))?\]")
@@ -51,14 +53,17 @@ def has_range(name: str) -> bool:
     return _RANGE.search(name) is not None
 
 
-def _one_range(start: str, end: str, step: str | None) -> list[str]:
-    """Expand one ``[start:end(:step)]``; raises ValueError with a user-facing reason."""
+def _range_spec(start: str, end: str, step: str | None) -> tuple[int, int, int, int, bool]:
+    """Check one ``[start:end(:step)]``: (lo, hi, stride, zero-pad width, letters?).
+
+    Raises ValueError with a user-facing reason. Nothing is expanded here.
+    """
     stride = 1
     if step is not None:
-        if not step.isdigit() or int(step) == 0:
+        if not step.isdigit() or not step.isascii() or int(step) == 0:
             raise ValueError(f"range step must be a positive integer, not '{step}'")
         stride = int(step)
-    if start.isdigit() and end.isdigit():
+    if start.isdigit() and end.isdigit() and start.isascii() and end.isascii():
         lo, hi = int(start), int(end)
         width = 0
         if len(start) > 1 and start.startswith("0"):
@@ -67,30 +72,55 @@ def _one_range(start: str, end: str, step: str | None) -> list[str]:
             width = len(start)
         if lo > hi:
             raise ValueError(f"range [{start}:{end}] runs backwards")
-        return [str(i).zfill(width) for i in range(lo, hi + 1, stride)]
-    if len(start) == 1 and len(end) == 1 and start.isalpha() and end.isalpha() and start.isascii():
+        return lo, hi, stride, width, False
+    if len(start) == 1 and len(end) == 1 and start.isalpha() and end.isalpha() and start.isascii() and end.isascii():
         if start.islower() != end.islower():
             raise ValueError(f"letter range [{start}:{end}] mixes upper and lower case")
         if start > end:
             raise ValueError(f"range [{start}:{end}] runs backwards")
-        return [chr(c) for c in range(ord(start), ord(end) + 1, stride)]
+        return ord(start), ord(end), stride, 0, True
     raise ValueError(f"range [{start}:{end}] must be two numbers (01:24) or two letters (a:f)")
 
 
-def expand_ranges(name: str) -> list[str]:
+def count_ranges(name: str) -> int:
+    """How many names ``name`` expands to, computed without expanding (a product of counts).
+
+    Raises ValueError on a malformed range.
+    """
+    total = 1
+    for match in _RANGE.finditer(name):
+        lo, hi, stride, _, _ = _range_spec(*match.groups())
+        total *= (hi - lo) // stride + 1
+    return total
+
+
+def _one_range(start: str, end: str, step: str | None) -> list[str]:
+    lo, hi, stride, width, letters = _range_spec(start, end, step)
+    if letters:
+        return [chr(c) for c in range(lo, hi + 1, stride)]
+    return [str(i).zfill(width) for i in range(lo, hi + 1, stride)]
+
+
+def expand_ranges(name: str, *, cap: int = MAX_RANGE_HOSTS) -> list[str]:
     """``mp-[1:2]-[a:b]`` -> ``mp-1-a, mp-1-b, mp-2-a, mp-2-b`` (leftmost varies slowest).
 
-    Raises ValueError (with a message fit for the user) on malformed or huge ranges.
+    The count is checked against ``cap`` *before* anything is expanded, so
+    ``mp-[1:9999999999]`` is refused at once, in no memory. Raises ValueError (with a
+    message fit for the user) on malformed or huge ranges.
     """
+    count = count_ranges(name)
+    if count > cap:
+        raise ValueError(f"'{name}' expands to {count} hosts, more than the limit of {cap} hosts")
+    return _expand(name)
+
+
+def _expand(name: str) -> list[str]:
     match = _RANGE.search(name)
     if match is None:
         return [name]
     head, tail = name[: match.start()], name[match.end() :]
-    items = _one_range(*match.groups())
-    tails = expand_ranges(tail)
-    if len(items) * len(tails) > MAX_RANGE_HOSTS:
-        raise ValueError(f"'{name}' expands to more than {MAX_RANGE_HOSTS} hosts")
-    return [f"{head}{item}{rest}" for item in items for rest in tails]
+    tails = _expand(tail)
+    return [f"{head}{item}{rest}" for item in _one_range(*match.groups()) for rest in tails]
 
 
 def _is_glob(term: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import signal
 import threading
 import time
 from pathlib import Path
@@ -160,6 +161,18 @@ def test_cooperative_job_sees_cancellation_and_finishes_in_grace() -> None:
     assert [r.status for r in out.results] == [HostStatus.SKIPPED] * 3
 
 
+@pytest.fixture
+def default_sigint() -> object:
+    """Ctrl-C raises KeyboardInterrupt, whatever the test process inherited: a process
+    started in the background by a non-interactive shell ignores SIGINT, and then
+    ``interrupt_main`` does nothing (the test would wait out the job's 30 s)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.stress
+@pytest.mark.usefixtures("default_sigint")
 def test_keyboard_interrupt_in_main_thread_gives_interrupted_rows() -> None:
     def job(host: Host, deadline: Deadline) -> HostResult:
         if host.name == "mp-002":

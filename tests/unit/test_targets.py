@@ -126,11 +126,17 @@ def test_to_dict_is_json_shape(native: Inventory) -> None:
 
 def test_ca_cert_is_relative_to_the_file(tmp_path: Path) -> None:
     sub = tmp_path / "conf"
-    sub.mkdir()
-    path = _write(sub, "vars: {ca_cert: certs/ca.pem}\nhosts:\n  a:\n  b: {ca_cert: /etc/ca.pem}\n")
+    (sub / "certs").mkdir(parents=True)
+    (sub / "certs" / "ca.pem").write_text("pem", encoding="utf-8")
+    (tmp_path / "abs.pem").write_text("pem", encoding="utf-8")
+    path = _write(sub, f"vars: {{ca_cert: certs/ca.pem}}\nhosts:\n  a:\n  b: {{ca_cert: {tmp_path / 'abs.pem'}}}\n")
     inv = load_targets(path)
     assert inv.host("a").ca_cert == os.path.abspath(sub / "certs" / "ca.pem")
-    assert inv.host("b").ca_cert == os.path.abspath("/etc/ca.pem")
+    assert inv.host("b").ca_cert == os.path.abspath(tmp_path / "abs.pem")
+    # A ca_cert that is not there is refused when the file is read, naming where it was set.
+    (sub / "certs" / "ca.pem").unlink()
+    with pytest.raises(InputFileError, match=r"t\.yaml:1: field 'ca_cert': no such file: .*ca\.pem"):
+        load_targets(path)
 
 
 def test_basic_over_http_loads_and_records_where(tmp_path: Path) -> None:

@@ -177,7 +177,7 @@ def test_host_fields_are_checked_when_the_file_is_loaded(lab: Lab, tmp_path: Pat
 
 def test_ipv6_and_plain_names_are_accepted(lab: Lab, tmp_path: Path) -> None:
     hosts = (
-        "  a: {address: '::1'}\n  b: {address: '[::1]'}\n  c: {address: 'fe80::1%eth0'}\n"
+        "  a: {address: '::1'}\n  b: {address: '[::1]', port: 5999}\n  c: {address: 'fe80::1%eth0'}\n"
         "  d: {address: mp-101.school.local}\n  e: {address: 10.0.0.7}\n  f: {address: MP_101}\n"
     )
     res = invoke("targets", targets(lab, tmp_path, hosts=hosts), "--format", "json")

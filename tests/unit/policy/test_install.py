@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import configparser
 import shlex
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
@@ -33,10 +35,11 @@ def test_cron_line(spec: InstallSpec) -> None:
     fields = lines[0].split(None, 5)
     assert fields[:5] == ["*", "*", "*", "*", "*"]
     words = shlex.split(fields[5])
-    assert words[:3] == ["cd", str(spec.policy.path.parent), "&&"]
-    assert words[3:9] == ["/opt/venv/bin/python", "-m", "mpremote", "policy", "run", str(spec.policy.path)]
-    assert words[9:11] == ["--state", str(spec.state)]  # a path with a space survives quoting
-    assert words[11:] == [">>", str(spec.log), "2>&1"]
+    assert words[:4] == ["mkdir", "-p", str(spec.log.parent), "&&"]  # the log's directory, on a fresh machine
+    assert words[4:7] == ["cd", str(spec.policy.path.parent), "&&"]
+    assert words[7:13] == ["/opt/venv/bin/python", "-m", "mpremote", "policy", "run", str(spec.policy.path)]
+    assert words[13:15] == ["--state", str(spec.state)]  # a path with a space survives quoting
+    assert words[15:] == [">>", str(spec.log), "2>&1"]
     assert "crontab -e" in plan.next_steps
 
 
@@ -44,7 +47,7 @@ def test_cron_escapes_percent_and_writes_only_to_a_named_file(write_policy, tmp_
     s = InstallSpec(load_policy(write_policy()), tmp_path / "s.json", tmp_path / "log-%Y.txt", python="py")
     out = tmp_path / "cron.d" / "mpremote"
     plan = plan_install(s, "cron", output=out, cron_user="labadmin")
-    assert "log-\\%Y.txt" in plan.text and "* * * * * labadmin cd " in plan.text
+    assert "log-\\%Y.txt" in plan.text and "* * * * * labadmin mkdir -p " in plan.text
     assert write_plan(plan) == [out] and out.read_text() == plan.text
 
 
@@ -58,7 +61,8 @@ def test_systemd_units_parse(spec: InstallSpec, tmp_path: Path) -> None:
     assert svc["Service"]["Type"] == "oneshot"
     exec_start = shlex.split(svc["Service"]["ExecStart"])
     assert exec_start[:5] == ["/opt/venv/bin/python", "-m", "mpremote", "policy", "run"]
-    assert exec_start[-2:] == ["--state", str(spec.state)]
+    assert exec_start[-4:] == ["--state", str(spec.state), "--log", str(spec.log)]
+    assert svc["Service"]["WorkingDirectory"] == str(spec.policy.path.parent)  # absolute, never quoted
     assert tmr["Timer"]["OnCalendar"] == "minutely" and tmr["Timer"]["Persistent"] == "true"
     assert tmr["Timer"]["Unit"] == "mpremote-policy-eod.service"
     assert tmr["Install"]["WantedBy"] == "timers.target"
@@ -96,3 +100,72 @@ def test_task_scheduler_xml(spec: InstallSpec, tmp_path: Path) -> None:
 def test_unknown_target(spec: InstallSpec) -> None:
     with pytest.raises(ValueError):
         plan_install(spec, "at")
+
+
+# -- the entries run as printed on a fresh machine ---------------------------------------------
+
+FRESH_POLICY = {
+    # Never due while the test runs (1 January, 03:00 UTC): a tick reads two files and exits.
+    "timezone": "UTC",
+    "schedule": {"cron": "0 3 1 1 *"},
+    "stages": [{"action": "logoff"}],
+}
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, write_policy) -> InstallSpec:
+    """A policy in a folder with a space, every output in folders that do not exist yet."""
+    import sys
+
+    home = tmp_path / "my policies"
+    home.mkdir()
+    (home / "lab.yaml").write_text("hosts:\n  mp-1: {address: 127.0.0.1}\n", encoding="utf-8")
+    policy = write_policy(**FRESH_POLICY)
+    moved = home / "eod 100%.yaml"
+    moved.write_text(policy.read_text(encoding="utf-8"), encoding="utf-8")
+    new = tmp_path / "not yet"
+    return InstallSpec(
+        policy=load_policy(moved),
+        state=new / "state dir" / "eod.json",
+        log=new / "log dir" / "eod.log",
+        python=sys.executable,
+        audit_log=new / "audit dir" / "audit.jsonl",
+    )
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+def test_cron_line_runs_as_printed_on_a_fresh_machine(fresh: InstallSpec, tmp_path: Path) -> None:
+    line = next(ln for ln in plan_install(fresh, "cron").text.splitlines() if ln and not ln.startswith("#"))
+    command = line.split(None, 5)[5].replace("\\%", "%")  # what cron hands to sh
+    proc = subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    log = fresh.log.read_text(encoding="utf-8")
+    assert "policy eod: nothing due" in log and "exit 0" in log
+    assert fresh.state.is_file()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_units_pass_systemd_analyze_verify(fresh: InstallSpec, tmp_path: Path) -> None:
+    plan = plan_install(fresh, "systemd", directory=tmp_path / "units")
+    paths = write_plan(plan)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    problems = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "mpremote-policy-eod" in ln]
+    assert proc.returncode == 0 and problems == [], proc.stdout + proc.stderr
+
+
+def test_systemd_exec_start_runs_as_printed(fresh: InstallSpec, tmp_path: Path) -> None:
+    """The ExecStart line, split as systemd splits it, in the WorkingDirectory it names."""
+    service = plan_install(fresh, "systemd", directory=tmp_path / "units").files[0].content
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string(service)
+    argv = [a.replace("%%", "%") for a in shlex.split(unit["Service"]["ExecStart"])]
+    workdir = unit["Service"]["WorkingDirectory"].replace("%%", "%")
+    proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing due" in fresh.log.read_text(encoding="utf-8")
