@@ -75,6 +75,9 @@ class RunOptions:
     spare_busy: bool = False
     #: Patterns of applications that hold unsaved work; None: mpremote.apps.DEFAULT_BUSY_APPS.
     busy_apps: tuple[str, ...] | None = None
+    #: Leave the audit's ``run_end`` to the caller (``RunOutcome.end_run(code)``), who knows
+    #: the process's real exit code (e.g. the results file could not be written).
+    defer_run_end: bool = False
 
 
 @dataclass
@@ -83,6 +86,12 @@ class RunOutcome:
     command: str
     results: list[HostResult]
     interrupted: bool
+    #: With ``RunOptions.defer_run_end``: writes the audit's ``run_end`` with the given exit
+    #: code (once; later calls do nothing). None when there is nothing left to write.
+    end_run: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
+    #: Why :class:`RunContext` could not write the retry file (its names are not lost: the
+    #: results still say which hosts failed), or None.
+    retry_error: str | None = field(default=None, compare=False)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -241,6 +250,8 @@ def run_command(
             cancelled=lambda: deadline.cancelled,
         )
 
+    sinks: dict[str, Callable[[Any], None] | None] = {"on_event": options.on_event, "on_progress": options.on_progress}
+
     def on_event(event: ProgressEvent) -> None:
         result = getattr(event, "result", None)
         if audit and result is not None:
@@ -248,25 +259,49 @@ def run_command(
             for a in result.actions or ():
                 if a.outcome is not Outcome.SKIPPED or command in ACTIONS:
                     audit.record_action(run_id, result.host, a.id, a.username, a.action, a.outcome.value, a.detail)
-        if options.on_event:
-            options.on_event(event)
-        if options.on_progress:
-            options.on_progress(event)
+        # A failing data sink or progress bar must not switch the audit off (the fan-out
+        # drops a callback that raises): each is guarded, and only it is dropped.
+        for name, sink in sinks.items():
+            if sink is None:
+                continue
+            try:
+                sink(event)
+            except Exception:
+                log.exception("%s callback failed; it gets no more events", name)
+                sinks[name] = None
 
-    fan = run_hosts(
-        list(hosts),
-        job,
-        concurrency=options.concurrency,
-        per_host_timeout=options.per_host_timeout,
-        on_event=on_event,
-        serial=options.serial,
-        cancel=options.cancel,
-        redact=options.redact,
-        processes=processes,
-    )
+    def end_run(code: int) -> None:
+        """The audit's last word on the run: outcome lines for anything sent and never
+        answered, then ``run_end`` with the process's real exit code."""
+        nonlocal audit
+        if audit is None:
+            return
+        closing, audit = audit, None
+        closing.settle_unanswered(run_id, command)
+        closing.record_run_end(run_id, code, totals(fan_results))
+
+    fan_results: list[HostResult] = []
+    try:
+        fan = run_hosts(
+            list(hosts),
+            job,
+            concurrency=options.concurrency,
+            per_host_timeout=options.per_host_timeout,
+            on_event=on_event,
+            serial=options.serial,
+            cancel=options.cancel,
+            redact=options.redact,
+            processes=processes,
+        )
+    except BaseException as exc:  # a bug or a second Ctrl-C: the audit still ends the run
+        end_run(ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.INTERNAL)
+        raise
+    fan_results = fan.results
     outcome = RunOutcome(run_id, command, fan.results, fan.interrupted)
-    if audit:
-        audit.record_run_end(run_id, int(outcome.exit_code), totals(outcome.results))
+    if options.defer_run_end:
+        outcome.end_run = end_run
+    else:
+        end_run(int(outcome.exit_code))
     return outcome
 
 
@@ -323,7 +358,7 @@ def logoff_with_warning(
     """
     options = options or RunOptions()
     # The warning phase feeds progress only: data sinks (jsonl) get one merged row per host.
-    warn_options = replace(options, on_event=None)
+    warn_options = replace(options, on_event=None, defer_run_end=False)
     warn = run_command(
         hosts, "message", selector, text=warn_text, message_seconds=int(grace_seconds), options=warn_options
     )
@@ -360,7 +395,8 @@ def logoff_with_warning(
             options.on_event(event)
 
     final = run_command(hosts, "logoff", selector, options=replace(options, on_event=forward))
-    return RunOutcome(final.run_id, "logoff", [merge(r) for r in final.results], final.interrupted)
+    merged = [merge(r) for r in final.results]
+    return RunOutcome(final.run_id, "logoff", merged, final.interrupted, end_run=final.end_run)
 
 
 def _audit_skipped_phase(options: RunOptions, command: str, outcome: RunOutcome) -> None:
@@ -381,6 +417,7 @@ def _mark_interrupted(results: list[HostResult]) -> list[HostResult]:
     for r in results:
         r.status = HostStatus.INTERRUPTED
         r.error = ErrorInfo("interrupted", "interrupted during the grace period; nobody was logged off")
+        r.facts = {**r.facts, "warned": True}  # its message actions are warnings, not the log-off
     return results
 
 
@@ -588,5 +625,8 @@ class RunContext:
         if self.retry_file:
             from mpremote.targets.retry import write_retry_file
 
-            write_retry_file(self.retry_file, outcome.results)
+            try:
+                write_retry_file(self.retry_file, outcome.results)
+            except OSError as exc:  # hosts were acted on: keep the outcome, say what failed
+                outcome.retry_error = f"cannot write {self.retry_file}: {exc.strerror or exc}"
         return outcome

@@ -115,6 +115,7 @@ class AuditLog:
         self.operator = operator or local_operator()
         self.fsync_at_end = fsync_at_end
         self._operators: dict[str, str] = {}
+        self._starts: dict[str, int] = {}
         self._lock_timeout = lock_timeout
         self._make_locks()
 
@@ -132,6 +133,10 @@ class AuditLog:
     ) -> None:
         if operator:
             self._operators[run_id] = operator
+        try:
+            self._starts[run_id] = os.stat(self.path).st_size  # this run's lines all lie past here
+        except OSError:
+            self._starts[run_id] = 0
         self.record(run_id, "run_start", command=command, argv=mask_argv(argv), hosts=hosts, pid=os.getpid())
 
     def record_action(
@@ -171,6 +176,42 @@ class AuditLog:
             acted=result.acted,
         )
 
+    def settle_unanswered(self, run_id: str, action: str) -> int:
+        """Give every ``sending`` line of ``run_id`` that has no outcome line one now:
+        ``failed`` with ``outcome unknown`` (the host was cut off at its deadline, or the run
+        was interrupted, after the action script left). Returns how many were written.
+
+        Reads the file back from where the run started (workers in other processes wrote
+        some of the ``sending`` lines), so it costs one read of this run's own lines.
+        """
+        start = self._starts.get(run_id)
+        if start is None:
+            return 0
+        sent: dict[tuple[str, int], str] = {}
+        answered: set[tuple[str, int]] = set()
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(start)
+                for raw in fh:
+                    try:
+                        line = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if not isinstance(line, dict) or line.get("run_id") != run_id or line.get("event") != "action":
+                        continue
+                    key = (str(line.get("host")), int(line.get("session_id", -1)))
+                    if line.get("outcome") == "sending":
+                        sent.setdefault(key, str(line.get("username", "")))
+                    else:
+                        answered.add(key)
+        except OSError as exc:
+            raise AuditError(f"cannot read back the audit log {self.path}: {exc.strerror or exc}") from exc
+        missing = [(key, user) for key, user in sent.items() if key not in answered]
+        detail = "outcome unknown: no answer after the action was sent (cut off or interrupted); it may have happened"
+        for (host, session_id), user in missing:
+            self.record_action(run_id, host, session_id, user, action, "failed", detail)
+        return len(missing)
+
     def record_run_end(self, run_id: str, exit_code: int, totals: Totals | dict[str, Any]) -> None:
         if isinstance(totals, Totals):
             summary: dict[str, Any] = {
@@ -184,6 +225,7 @@ class AuditLog:
             summary = dict(totals)
         self.record(run_id, "run_end", exit_code=int(exit_code), totals=summary, sync=self.fsync_at_end)
         self._operators.pop(run_id, None)
+        self._starts.pop(run_id, None)
 
     def record(self, run_id: str, event: str, *, sync: bool = False, **fields: Any) -> None:
         """Append one event line (the generic form the ``record_*`` methods use)."""

@@ -60,7 +60,11 @@ def _probe(option: str, path: Path) -> None:
             os.close(fd)
             os.unlink(path)
         else:
-            os.close(os.open(path, flags))
+            fd = os.open(path, flags)
+            try:
+                os.write(fd, b"")  # changes nothing, but fails where writing would (/proc files)
+            finally:
+                os.close(fd)
     except FileExistsError:
         return  # created by someone else meanwhile: it exists, writability is theirs to decide
     except OSError as exc:

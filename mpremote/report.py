@@ -13,6 +13,7 @@ empty host) gets exactly one row with the session columns empty, so no host is e
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -88,7 +89,14 @@ def format_idle(seconds: int | None) -> str:
 def host_detail(result: HostResult, command: str = "") -> str:
     """The table's detail cell: the error, else what was done, else facts for ``check``."""
     if result.error is not None:
-        return f"{result.error.kind}: {result.error.message}"
+        kind, message = result.error.kind, result.error.message
+        if message.lower().startswith((f"{kind.lower()}:", f"{kind.lower()} ")):
+            return message  # "TLS: certificate ...", "interrupted: not started ...": said once
+        return f"{kind}: {message}"
+    if result.actions and result.facts.get("warned"):
+        warned = sum(1 for a in result.actions if a.action == "message" and a.outcome is Outcome.DONE)
+        rest = summarize_actions(result.final_actions) if result.final_actions else "nobody logged off"
+        return f"{warned} warned, {rest}"
     if result.actions:
         return summarize_actions(result.actions)
     if result.actions is not None:
@@ -380,6 +388,8 @@ class Reporter:
         self.stderr = stderr if stderr is not None else sys.stderr
         self._jsonl: JsonlWriter | None = None
         self._file: IO[str] | None = None
+        #: Why ``output`` could not be written (the data went to stderr instead), or None.
+        self.output_error: str | None = None
 
     def progress(self, total: int, label: str = "") -> ProgressDisplay:
         return ProgressDisplay(total, label, stream=self.stderr, enabled=self.show_progress)
@@ -393,28 +403,43 @@ class Reporter:
 
     def on_event(self, event: ProgressEvent) -> None:
         if self.fmt == "jsonl":
-            self._jsonl_writer()(event)
+            try:
+                self._jsonl_writer()(event)
+            except OSError as exc:
+                self._output_failed(exc)
+                self._jsonl_writer()(event)
+
+    def _output_failed(self, exc: OSError) -> None:
+        """``output`` cannot be written (disk full, removed, revoked): from now on the data
+        goes to stderr, complete (rows already in the file are written again there)."""
+        if self.output_error is None:
+            self.output_error = f"cannot write {self.output}: {exc.strerror or exc}"
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        self.output = None
+        self.stdout = self.stderr
+        self._jsonl = None
 
     def finish(self, outcome: Any) -> None:
-        """Write the final data. ``outcome`` is a result list or anything with ``.results``."""
+        """Write the final data. ``outcome`` is a result list or anything with ``.results``.
+
+        Never loses the results: if ``output`` cannot be written they go to stderr and
+        :attr:`output_error` says why (the CLI then exits non-zero).
+        """
         results: list[HostResult] = list(getattr(outcome, "results", outcome))
         try:
-            if self.fmt == "jsonl":
-                self._jsonl_writer().write_missing(results)
-            elif self.fmt == "table" and self.quiet and self.output is None:
-                pass  # -q: no table, no totals; only the problem lines below
-            elif self.fmt == "table":
-                with self._data_console() as console:
-                    if self.command == "sessions":
-                        render_sessions_table(results, console)
-                    else:
-                        render_table(results, console, command=self.command)
-            else:
-                text = to_json(results) + "\n" if self.fmt == "json" else to_csv(results)
-                self._write(text)
+            self._render(results)
+        except OSError as exc:
+            if self.output is None:
+                raise  # stdout itself is gone: nothing better to fall back on
+            self._output_failed(exc)
+            self._render(results)
         finally:
             if self._file is not None:
-                self._file.close()
+                with contextlib.suppress(OSError):
+                    self._file.close()
                 self._file = None
         if self.quiet:
             self.stderr.writelines(line + "\n" for line in problem_lines(results))
@@ -422,6 +447,25 @@ class Reporter:
         elif self.fmt != "table" or self.output is not None:
             self.stderr.write(totals(results).line() + "\n")
             self.stderr.flush()
+
+    def _render(self, results: list[HostResult]) -> None:
+        if self.fmt == "jsonl":
+            writer = self._jsonl_writer()
+            writer.write_missing(results)
+            if self._file is not None:
+                self._file.close()  # a full disk shows here (close flushes): fall back too
+                self._file = None
+        elif self.fmt == "table" and self.quiet and self.output is None and self.output_error is None:
+            pass  # -q: no table, no totals; only the problem lines (the results file, if any, gets the table)
+        elif self.fmt == "table":
+            with self._data_console() as console:
+                if self.command == "sessions":
+                    render_sessions_table(results, console)
+                else:
+                    render_table(results, console, command=self.command)
+        else:
+            text = to_json(results) + "\n" if self.fmt == "json" else to_csv(results)
+            self._write(text)
 
     def _write(self, text: str) -> None:
         if self.output is None:

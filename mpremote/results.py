@@ -106,7 +106,18 @@ class HostResult:
 
     @property
     def acted(self) -> int:
-        return sum(1 for a in self.actions or () if a.outcome is Outcome.DONE)
+        """Sessions the command's own action was done to (a ``--warn`` message is not one)."""
+        return sum(1 for a in self.final_actions if a.outcome is Outcome.DONE)
+
+    @property
+    def final_actions(self) -> list[SessionAction]:
+        """The actions that count for totals: without the warning messages that a
+        ``logoff --warn`` row carries (``facts["warned"]``) before its log-off actions,
+        so each session is counted once, by what finally happened to it."""
+        actions = list(self.actions or ())
+        if self.facts.get("warned"):
+            return [a for a in actions if a.action != "message"]
+        return actions
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -181,7 +192,7 @@ def totals(results: Iterable[HostResult]) -> Totals:
     by_outcome: Counter[str] = Counter()
     for r in results:
         by_status[r.status.value] += 1
-        for a in r.actions or ():
+        for a in r.final_actions:
             by_outcome[a.outcome.value] += 1
     return Totals(
         hosts=len(results),

@@ -168,7 +168,11 @@ def select(
     decisions = []
     for s in sessions:
         selected, reason = _decide(s, selector, operator, wanted, excluded, refs)
-        spared = not selected and (reason == EXCLUDED or _protection(s, operator) is not None)
+        spared = not selected and reason == EXCLUDED
+        if not selected and _protection(s, operator) is not None:
+            # Reported as "skipped" only when the selector picked it: the console is not
+            # "skipped" by ``--user pat``, it was never in question.
+            spared = _decide(s, selector, operator, wanted, excluded, refs, protect=False)[0]
         decisions.append(Decision(s, selected, reason, spared))
     return decisions
 
@@ -180,8 +184,10 @@ def _decide(
     wanted: list[tuple[str | None, str]],
     excluded: list[tuple[str | None, str]],
     refs: set[int],
+    *,
+    protect: bool = True,
 ) -> tuple[bool, str]:
-    protected = _protection(s, operator)
+    protected = _protection(s, operator) if protect else None
     if protected:
         return False, protected
     if selector.is_empty():

@@ -190,17 +190,13 @@ def _check_run_options(
     state, ``--log`` and audit log: a scheduler entry must work as printed on a fresh machine.
     """
     from mpremote.checks import OutputFile, check_output_files
-    from mpremote.errors import UsageError
 
-    try:
-        if not timeout > 0:
-            raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
-        if concurrency is not None and concurrency < 1:
-            raise UsageError(f"--concurrency must be at least 1, not {concurrency}")
-        outputs = [OutputFile("--state", state), OutputFile("--audit-log", audit), OutputFile("--log", log)]
-        check_output_files(outputs, inputs=[policy.path, policy.targets], make_dirs=True)
-    except UsageError as exc:
-        raise _fail(str(exc)) from None
+    if not timeout > 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
+    if concurrency is not None and concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, not {concurrency}")
+    outputs = [OutputFile("--state", state), OutputFile("--audit-log", audit), OutputFile("--log", log)]
+    check_output_files(outputs, inputs=[policy.path, policy.targets], make_dirs=True)
 
 
 def _output(lines: list[str], log: Path | None) -> None:

@@ -49,14 +49,42 @@ def _selector(sel: dict[str, Any] | None) -> Any:
         refs = tuple(parse_session_ref(r) for r in sel.get("sessions", []))
     except ValueError as exc:
         raise UsageError(f"--session: {exc}") from None
-    return Selector(
-        all=bool(sel.get("all")),
-        users=tuple(sel.get("users", [])),
-        sessions=refs,
-        state=state.lower() if state else None,
-        idle_over=idle,
-        exclude_users=tuple(sel.get("exclude", [])),
-    )
+    try:
+        return Selector(
+            all=bool(sel.get("all")),
+            users=tuple(sel.get("users", [])),
+            sessions=refs,
+            state=state.lower() if state else None,
+            idle_over=idle,
+            exclude_users=tuple(sel.get("exclude", [])),
+        )
+    except ValueError as exc:  # name the option, not the Selector field
+        message = str(exc)
+        for fld, option in (("exclude_users", "--exclude"), ("users", "--user"), ("sessions", "--session")):
+            if message.startswith(f"{fld}:"):
+                message = option + message[len(fld) :]
+                break
+        raise UsageError(message) from None
+
+
+def _check_outputs(common: Common, targets: Path) -> None:
+    """-o, --retry-file and --audit-log: writable, not a directory, their directory exists,
+    none of them the target list or one another. Checked before any host is contacted."""
+    from mpremote.checks import OutputFile, check_output_files
+
+    outputs = [
+        OutputFile("-o/--output", common.output),
+        OutputFile("--retry-file", common.retry_file),
+        OutputFile("--audit-log", common.audit_log),
+    ]
+    check_output_files(outputs, inputs=[targets])
+
+
+def _error(con: Any, exc: BaseException | str) -> None:
+    """``error: MESSAGE`` on stderr; the message is user text, never markup (``mp-[/]``)."""
+    from rich.markup import escape
+
+    con.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
 
 
 def _one_of(option: str, value: str | None, choices: tuple[str, ...]) -> None:
@@ -108,11 +136,13 @@ def _credentials(common: Common) -> Any:
 
 def _warn_insecure_basic(hosts: list[Any], settings: Any) -> None:
     """Basic over plain HTTP was forced: say loudly, once, that the password goes in clear."""
+    from rich.markup import escape
+
     from mpremote.remote.connection import resolve_endpoint
 
     clear = [h.name for h in hosts if resolve_endpoint(h, settings).encryption == "never"]
     if clear:
-        names = ", ".join(clear[:5]) + (f" and {len(clear) - 5} more" if len(clear) > 5 else "")
+        names = escape(", ".join(clear[:5]) + (f" and {len(clear) - 5} more" if len(clear) > 5 else ""))
         err_console().print(
             f"[bold yellow]WARNING:[/] Basic authentication over plain HTTP: the password crosses the "
             f"network in clear to {len(clear)} host(s) ({names}). Use HTTPS or NTLM/Kerberos.",
@@ -213,6 +243,7 @@ def run_cli_command(
     _one_of("--format", common.format, report.FORMATS)
     hosts = _load_hosts(targets, limit)
     selector = _selector(sel)
+    _check_outputs(common, targets)
     settings = _settings(common)
     grace_s = None
     if grace is not None:
@@ -254,6 +285,7 @@ def run_cli_command(
         apps=apps,
         spare_busy=spare_busy,
         busy_apps=busy_patterns,
+        defer_run_end=True,  # run_end is written by _finish, with the exit code the process ends with
     )
     kw: dict[str, Any] = {"text": text, "message_seconds": seconds, "warn_text": warn, "grace_seconds": grace_s}
     checked = run.plan(hosts, cmd, selector, options=options, preview=False, **kw)
@@ -293,8 +325,35 @@ def run_cli_command(
                 options, on_event=reporter.on_event, on_progress=progress.update, on_wait=progress.countdown
             )
             outcome = run.execute(checked, confirmed=confirmed, options=acting)
-    reporter.finish(outcome)
-    return int(outcome.exit_code)
+    return _finish(outcome, reporter)
+
+
+def _finish(outcome: Any, reporter: Any) -> int:
+    """Results, then the audit's ``run_end`` with the exit code the process really ends with.
+    Hosts have been acted on by now: nothing here may lose the results. A results file or
+    retry file that cannot be written sends its content to stderr, says so, and makes the
+    exit code 1 (130 stays 130)."""
+    from mpremote.results import RETRY_STATUSES
+
+    code = int(outcome.exit_code)
+    problems: list[str] = []
+    try:
+        reporter.finish(outcome)
+        if reporter.output_error:
+            problems.append(f"-o/--output: {reporter.output_error}; the results went to stderr above")
+        if outcome.retry_error:
+            names = [r.host for r in outcome.results if r.status in RETRY_STATUSES]
+            sys.stderr.write("".join(f"{n}\n" for n in names))
+            problems.append(f"--retry-file: {outcome.retry_error}; its {len(names)} host name(s) went to stderr above")
+        con = err_console()
+        for problem in problems:
+            _error(con, problem)
+        if problems and code != ExitCode.INTERRUPTED:
+            code = int(ExitCode.INTERNAL)
+    finally:
+        if outcome.end_run is not None:
+            outcome.end_run(code)
+    return code
 
 
 #: ``--confirm-wait`` when not given: long enough for an ordinary log-off to finish.

@@ -7,7 +7,9 @@ line, ``#`` starts a comment, UTF-8 (a BOM is accepted). Which hosts go in is
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,10 +34,24 @@ def write_retry_file(path: str | os.PathLike[str], results: Iterable[HostResult]
             continue
         open_ids = [f"{a.id} {a.outcome.value}" for a in r.actions or () if a.outcome in UNCONFIRMED]
         lines.append(f"{r.host}  # not confirmed: {', '.join(open_ids)}" if open_ids else r.host)
+    text = "".join(f"{line}\n" for line in lines)
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        special = False
+    if special:  # /dev/stdout, a FIFO: write to it; never rename a file over a device node
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        return len(lines)
     tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(f"{line}\n" for line in lines)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return len(lines)
 
 

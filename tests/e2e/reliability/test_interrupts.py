@@ -97,15 +97,18 @@ def test_signal_mid_run_leaves_no_lost_or_unlogged_action(slow_lab: Lab, tmp_pat
 
 def test_ctrl_c_during_the_grace_period_logs_nobody_off(small_lab: Lab, tmp_path: Path) -> None:
     """logoff --warn --grace: users were warned, the operator changes their mind: no log-off."""
+    audit = tmp_path / "grace-audit.jsonl"
     argv = mpremote_argv(
         "logoff", small_lab.targets_path, "--all", "--yes", "--warn", "Closing soon", "--grace", "60s",
-        "--timeout", "10", "--format", "json", "--no-progress",
+        "--timeout", "10", "--format", "json", "--no-progress", "--audit-log", audit,
     )  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
         hosts = {h.name for h in small_lab.hosts}
         wait_for(lambda: {e["host"] for e in journal(small_lab) if e["event"] == "message"} == hosts)
-        time.sleep(0.3)  # into the waiting loop
+        # Into the waiting loop: the warning phase's run_end is written just before it (a
+        # fixed sleep here was a race on a loaded machine).
+        wait_for(lambda: any(line.get("event") == "run_end" for line in audit_lines(audit)))
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from mpremote.lab.server import Lab
-
 from tests.support.helpers import cli_env, invoke, start_lab
 
 pytestmark = pytest.mark.lab
@@ -109,7 +108,9 @@ def test_a_policy_run_refuses_to_write_its_audit_log_over_an_input(lab: Lab, tmp
             "--audit-log", policy, words=("--audit-log", "input file"))  # fmt: skip
     assert policy.read_bytes() == original
     refused(lab, "policy", "run", policy, "--now", "2026-03-27T17:00Z", "--state", tmp_path / "s.json",
-            "--audit-log", tmp_path / "no-dir" / "a.jsonl", words=("--audit-log", "does not exist"))  # fmt: skip
+            "--audit-log", tmp_path, words=("--audit-log", "is a directory"))  # fmt: skip
+    refused(lab, "policy", "run", policy, "--now", "2026-03-27T17:00Z", "--state", tmp_path / "s.json",
+            "--log", path, words=("--log", "input file"))  # fmt: skip
     assert not (tmp_path / "s.json").exists(), "the stage was recorded although nothing ran"
 
 
