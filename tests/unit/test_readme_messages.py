@@ -20,6 +20,7 @@ from mpremote.targets import load_targets
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SECTION = README[README.index("## What you see") : README.index("## Results and exit codes")]
+CA_PLACEHOLDER = ROOT / "examples" / "school-ca.pem"
 
 
 def _yaml_block(word: str) -> str:
@@ -35,6 +36,8 @@ def _error(exc: BaseException, tmp_path: Path) -> str:
 def readme_lab(tmp_path: Path) -> Path:
     path = tmp_path / "lab.yaml"
     path.write_text(_yaml_block("hosts:"), encoding="utf-8")
+    # Its ca_cert (school-ca.pem) is checked when the file is read: it sits next to the list.
+    (tmp_path / "school-ca.pem").write_bytes(CA_PLACEHOLDER.read_bytes())
     return path
 
 
@@ -43,6 +46,7 @@ def _messages(tmp_path: Path, readme_lab: Path) -> list[str]:
     bad = tmp_path / "bad" / "lab.yaml"
     bad.parent.mkdir()
     bad.write_text(readme_lab.read_text().replace("transport: https", "transport: htps", 1), encoding="utf-8")
+    (bad.parent / "school-ca.pem").write_bytes(CA_PLACEHOLDER.read_bytes())
     with pytest.raises(UsageError) as exc:
         load_targets(bad)
     out.append(_error(exc.value, tmp_path / "bad"))
