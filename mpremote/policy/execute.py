@@ -60,25 +60,28 @@ def exclude_exempt(hosts: Sequence[Host], policy: Policy, groups: dict[str, list
 
 def _check_exemptions_name_something(hosts: Sequence[Host], policy: Policy, groups: dict[str, list[str]]) -> None:
     """A typo in ``exempt.hosts`` (the teacher's PC) must not silently exempt nobody: every
-    entry must match a host of the targets file, every group must exist (as ``--limit
-    '!name'`` already demands). Checked against the whole file, before ``limit``."""
+    entry must match a host of the targets file (by the rule :func:`exclude_exempt` uses),
+    every group must exist (as ``--limit '!name'`` already demands). Checked against the
+    whole file, before ``limit``."""
     import difflib
 
-    from mpremote.errors import InputFileError
+    from mpremote.targets.patterns import hosts_matching
 
     def did_you_mean(word: str, choices: Sequence[str]) -> str:
         close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
         return f"; did you mean '{close[0]}'?" if close else ""
 
     all_names = [h.name for h in hosts]
-    known_groups = {g.casefold(): g for g in groups}
     for pattern in policy.exempt.hosts:
-        if not any(fnmatch.fnmatchcase(name.casefold(), pattern.casefold()) for name in all_names):
+        if not hosts_matching(pattern, all_names, groups):
             line = policy.exempt.lines.get(("hosts", pattern))
-            hint = did_you_mean(pattern, all_names)
             raise InputFileError(
-                str(policy.path), line, "exempt.hosts", f"'{pattern}' matches no host of {policy.targets}{hint}"
+                str(policy.path),
+                line,
+                "exempt.hosts",
+                f"'{pattern}' matches no host of {policy.targets}{did_you_mean(pattern, all_names)}",
             )
+    known_groups = {g.casefold() for g in groups}
     for group in policy.exempt.groups:
         if group.casefold() not in known_groups:
             line = policy.exempt.lines.get(("groups", group))
