@@ -213,6 +213,7 @@ def disconnect(
         "mpremote lock lab.yaml --limit room101 --all --spare-busy --text 'Break: 10 minutes'",
     ),
 )
+@handles_errors
 @selector_options()
 @common_options
 def lock(
@@ -244,6 +245,7 @@ def lock(
     short_help="Unlock sessions locked with 'lock'; asks first.",
     epilog=examples("mpremote unlock lab.yaml --all", "mpremote unlock lab.yaml --session mp-lab-001:3 --yes"),
 )
+@handles_errors
 @selector_options()
 @common_options
 def unlock(

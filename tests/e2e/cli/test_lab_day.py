@@ -49,6 +49,16 @@ def test_lock_with_a_message_then_unlock_on_multipoint(start_lab, cli) -> None:
     assert len(journal_events(lab, "unlock")) == len(locks)
 
 
+def test_lock_and_unlock_exit_codes_follow_the_hosts(start_lab, cli) -> None:
+    lab = start_lab(hosts=2, sessions_per_host=3, faults=["mp-lab-002=refuse"])
+    res = cli("lock", lab.targets_path, "--all", "--text", "Stop", "--yes", "--format", "json")
+    assert res.exit_code == 8, res.stderr  # one host unreachable
+    res = cli("unlock", lab.targets_path, "--all", "--yes", "--limit", "mp-lab-001")
+    assert res.exit_code == 0, res.stderr
+    res = cli("lock", lab.targets_path, "--all", "--text", "", "--yes")
+    assert res.exit_code == 2 and "empty" in res.stderr
+
+
 def test_lock_on_plain_rds_is_a_clear_skipped_row(start_lab, cli) -> None:
     lab = start_lab(hosts=1, sessions_per_host=3, multipoint=False)
     res = cli("lock", lab.targets_path, "--all", "--text", "Stop", "--yes", "--format", "json")
@@ -149,7 +159,8 @@ def test_the_confirmation_shows_the_work_at_risk(start_lab) -> None:
         if any(is_flagged(a, DEFAULT_BUSY_APPS) for a in s.apps)
     }
     assert busy
-    _code, _out, err = _run_on_tty(["lock", lab.targets_path, "--all", "--text", "Stop"], "n")
+    code, _out, err = _run_on_tty(["lock", lab.targets_path, "--all", "--text", "Stop"], "n")
+    assert code == 2  # declined: nothing done, as for logoff
     assert "Nothing was done" in err and journal_events(lab, "lock") == []
     assert "Work at risk" in err
     rows = _plan_rows(err)
