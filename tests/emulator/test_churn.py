@@ -117,7 +117,8 @@ def test_a_churning_lab_journals_events_and_reports_shells(tmp_path: Path) -> No
     with Lab(opts) as lab:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            lines = [json.loads(x) for x in (tmp_path / "j.jsonl").read_text().splitlines()]
+            whole = (tmp_path / "j.jsonl").read_text(encoding="utf-8").split("\n")[:-1]  # only complete lines
+            lines = [json.loads(x) for x in whole]
             if sum(1 for e in lines if e.get("source") == "churn") >= 5:
                 break
             time.sleep(0.05)

@@ -29,7 +29,9 @@ def replay(lab: Lab, host: str) -> list[dict[int, tuple[str, str]]]:
     }
     snapshots = []
     assert lab.options.journal is not None
-    for line in lab.options.journal.read_text(encoding="utf-8").splitlines():
+    # Only whole lines: the lab may be writing a long line (a pipeline's script) right now.
+    complete = lab.options.journal.read_text(encoding="utf-8").split("\n")[:-1]
+    for line in complete:
         e = json.loads(line)
         if e.get("host") != host:
             continue
@@ -90,3 +92,18 @@ def test_jsonl_changes_match_the_lab_journal(start_lab, cli) -> None:
                 seen_changes += len(changes)
     assert seen_changes > 0  # 120 events/min/host over two intervals: the lab did churn
     assert lab.open_shell_count() == 0  # every kept pool was closed on exit
+
+
+def test_not_a_terminal_means_json_lines_and_bad_options_contact_nobody(start_lab, cli) -> None:
+    lab = start_lab(hosts=2, sessions_per_host=3)
+    result = cli("watch", lab.targets_path, "--count", "1", "--interval", "1s")  # stdout is a pipe here
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(r["host"] for r in rows) == ["mp-lab-001", "mp-lab-002"]
+    assert all(r["refresh"] == 1 and r["changes"] == [] and r["status"] == "ok" for r in rows)
+    before = lab.request_count()
+    for bad in (["--interval", "0.01s"], ["--interval", "10"], ["--format", "csv"]):
+        result = cli("watch", lab.targets_path, "--count", "1", *bad)
+        assert result.exit_code == 2, bad
+        assert result.stdout == ""
+    assert lab.request_count() == before  # refused before any host was contacted
