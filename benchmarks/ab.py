@@ -59,6 +59,26 @@ def _preauth_off() -> Iterator[None]:
         _SETTINGS_OVERRIDES.pop("preemptive_ntlm", None)
 
 
+def _switch(name: str) -> Toggle:
+    @contextlib.contextmanager
+    def off() -> Iterator[None]:
+        from mpremote.remote import fastpsrp
+
+        saved = getattr(fastpsrp, name)
+        setattr(fastpsrp, name, False)
+        try:
+            yield
+        finally:
+            setattr(fastpsrp, name, saved)
+
+    return off
+
+
+variant("skip-xml", "no ET.tostring _xml copy of nested elements while deserialising")(_switch("SKIP_NESTED_XML"))
+variant("shallow", "shallow instead of deep command copies in statement building")(_switch("SHALLOW_STATEMENTS"))
+variant("msg-cache", "constant client PSRP messages built once (byte-checked)")(_switch("CACHE_MESSAGES"))
+
+
 def _all_off() -> contextlib.AbstractContextManager[Any]:
     stack = contextlib.ExitStack()
     for _what, toggle in VARIANTS.values():

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from mpremote.errors import ConnectError, HostError, UsageError
 from mpremote.hosts import DEFAULT_PORTS, Host
+from mpremote.remote import fastpsrp
 from mpremote.remote.errors import translate
 from mpremote.remote.scripts import script_text
 
@@ -406,6 +407,7 @@ class Connection:
             )
         _prepare_session(self._wsman, preemptive_ntlm=self.settings.preemptive_ntlm)
         self._pool = RunspacePool(self._wsman)
+        fastpsrp.attach(self._pool)
         self._pool.open()
 
     def open(self) -> Connection:

@@ -1,0 +1,46 @@
+"""Every PSRP message a lab host sends during sessions and logoff deserialises to the same
+values with mpremote.remote.fastpsrp as with pypsrp's own serializer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypsrp.serializer import Serializer
+
+from mpremote.lab.server import DEFAULT_PASSWORD, Lab, LabOptions
+from mpremote.remote import fastpsrp
+from mpremote.remote.connection import Connection, ConnectionSettings, properties
+from mpremote.remote.scripts import ACT, QUERY
+from mpremote.targets import load_targets
+from tests.unit.test_fastpsrp import structure
+
+pytestmark = pytest.mark.lab
+
+
+def test_lab_messages_deserialise_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast_cls, _ = fastpsrp._classes()
+    seen: list[str] = []
+    real = fast_cls.deserialize
+
+    def recording(self: Any, element: Any, metadata: Any = None, clear: bool = True) -> Any:
+        if isinstance(element, str):
+            seen.append(element)
+        return real(self, element, metadata, clear)
+
+    monkeypatch.setattr(fast_cls, "deserialize", recording)
+    opts = LabOptions(hosts=1, auth="ntlm", tls=True, write_targets=tmp_path / "lab.yaml")
+    with Lab(opts) as lab:
+        assert lab.targets_path is not None
+        host = load_targets(lab.targets_path).hosts[0]
+        with Connection(host, username=host.username, password=DEFAULT_PASSWORD, settings=ConnectionSettings()) as conn:
+            query = properties(conn.run_script(QUERY, {"IncludeWms": True}).output[0])
+            first = next(s for s in query["WmsSessions"] if properties(s).get("UserName"))
+            target = {"Id": int(properties(first)["SessionId"]), "UserName": properties(first)["UserName"],
+                      "LogonText": ""}  # fmt: skip
+            conn.run_script(ACT, {"Action": "logoff", "Backend": "wms", "Targets": [target]}, acting=True)
+    monkeypatch.undo()
+    assert len(seen) >= 6
+    for text in seen:
+        assert structure(fast_cls().deserialize(text)) == structure(Serializer().deserialize(text))
