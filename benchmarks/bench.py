@@ -18,6 +18,12 @@ plus ``mpremote --help`` start-up time as a ratio of ``python -c "import typer"`
     python benchmarks/bench.py --quick            # about a minute
     python benchmarks/bench.py                    # 10/100/500 hosts x 0/20/100 ms x http/https
     python benchmarks/bench.py --hosts 500 --latency 20 --transport https --json out.json
+    python benchmarks/bench.py --hosts 100 --hosts 200 --hosts 500 --latency 0 --transport https --peer-ansible
+
+``--peer-ansible`` runs Ansible's ``raw quser`` over its psrp connection against the same
+lab (ansible-core and pypsrp in their own venv, not a project dependency:
+``python3 -m venv .venv-ansible && .venv-ansible/bin/pip install ansible-core "pypsrp<1"``)
+and prints how many times faster (wall) and cheaper (CPU) ``mpremote sessions`` is.
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ class Measurement:
     max_requests_host: int
     wsman_per_host: float
     cpu_ms_per_host: float
+    #: the same without start-up (CPU spent before the fan-out began)
+    cpu_ms_per_host_run: float | None
+    startup_cpu_s: float | None
     lab_cpu_ms_per_host: float | None
     peak_rss_mb: float
     errors: int
@@ -144,24 +153,29 @@ class LabProcess:
             self.proc.wait()
 
 
-def run_client(args: list[str]) -> tuple[float, float, float, int, str]:
-    """Run ``mpremote ARGS``; return wall s, CPU s, peak RSS MB, exit code, stdout.
+def run_client(args: list[str]) -> tuple[float, float, float, int, str, float | None]:
+    """Run ``mpremote ARGS``; return wall s, CPU s, peak RSS MB, exit code, stdout, start-up CPU s.
 
     Output goes to temporary files so the child can be reaped with ``os.wait4``, which
-    gives that one child's CPU time and peak RSS (not the lab's).
+    gives that one child's CPU time (worker processes it reaped included) and peak RSS
+    (not the lab's). The child runs through ``_client.py``, which notes its CPU time when
+    the fan-out starts: that is the start-up cost.
     """
     env = {**os.environ, "MPREMOTE_PASSWORD": LAB_PASSWORD}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    wrapper = str(Path(__file__).with_name("_client.py"))
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        mark = Path(tmp) / "startup"
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mpremote", *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
+            [sys.executable, wrapper, str(mark), *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
         )
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode, text
+        startup = float(mark.read_text()) if mark.exists() else None
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, proc.returncode, text, startup
 
 
 def measure(hosts: int, latency: int, transport: str, sessions: int, client_args: list[str]) -> list[Measurement]:
@@ -174,7 +188,7 @@ def measure(hosts: int, latency: int, transport: str, sessions: int, client_args
                 before = lab.request_counters()
                 lab_cpu = lab.cpu_seconds()
                 base = [command, str(lab.targets), "--format", "json", "--no-progress", "--timeout", "120"]
-                wall, cpu, rss, code, out = run_client([*base, *extra, *client_args])
+                wall, cpu, rss, code, out, startup = run_client([*base, *extra, *client_args])
                 time.sleep(0.2)  # let the lab answer its last requests and flush its journal
                 lab_after = lab.cpu_seconds()
                 per_host = lab.requests_between(before, lab.request_counters())
@@ -196,6 +210,8 @@ def measure(hosts: int, latency: int, transport: str, sessions: int, client_args
                         max_requests_host=max(per_host, default=0),
                         wsman_per_host=round(sum(counts.values()) / hosts, 2),
                         cpu_ms_per_host=round(cpu * 1000 / hosts, 1),
+                        cpu_ms_per_host_run=round((cpu - startup) * 1000 / hosts, 1) if startup is not None else None,
+                        startup_cpu_s=round(startup, 3) if startup is not None else None,
                         lab_cpu_ms_per_host=(
                             round((lab_after - lab_cpu) * 1000 / hosts, 1)
                             if lab_cpu is not None and lab_after is not None
@@ -209,6 +225,99 @@ def measure(hosts: int, latency: int, transport: str, sessions: int, client_args
         finally:
             lab.stop()
     return results
+
+
+@dataclass
+class PeerMeasurement:
+    hosts: int
+    latency_ms: int
+    transport: str
+    forks: int
+    wall_s: float
+    cpu_ms_per_host: float
+    requests_per_host: float
+    peak_rss_mb: float
+    ok_hosts: int
+    exit_code: int
+    #: the same run's ``mpremote sessions`` against the same lab, and the ratios
+    mpremote_wall_s: float
+    mpremote_cpu_ms_per_host: float
+    wall_ratio: float
+    cpu_ratio: float
+
+
+def find_ansible(explicit: str | None) -> str | None:
+    """``--ansible PATH``, else the repo's ``.venv-ansible`` (see docs/performance.md), else PATH."""
+    import shutil
+
+    if explicit:
+        return explicit
+    local = Path(__file__).resolve().parent.parent / ".venv-ansible" / "bin" / "ansible"
+    return str(local) if local.exists() else shutil.which("ansible")
+
+
+def run_ansible_peer(lab: LabProcess, ansible: str, forks: int) -> tuple[float, float, float, int, int, list[int]]:
+    """``ansible all -m raw -a quser`` over Ansible's psrp connection, NTLM, against the lab.
+
+    Returns wall s, CPU s (ansible and its forks, reaped), peak RSS MB, exit code, hosts
+    that answered, requests per host.
+    """
+    import yaml
+
+    data = yaml.safe_load(lab.targets.read_text(encoding="utf-8"))
+    ca = data["vars"].get("ca_cert")
+    inv_vars = {
+        "ansible_connection": "psrp",
+        "ansible_psrp_protocol": data["vars"]["transport"],
+        "ansible_psrp_auth": "ntlm",
+        "ansible_user": data["vars"]["username"],
+        "ansible_password": LAB_PASSWORD,
+        "ansible_host": "127.0.0.1",
+    }
+    if ca:
+        inv_vars["ansible_psrp_ca_cert"] = str((lab.targets.parent / ca).resolve())
+    hosts = {name: {"ansible_host": h["address"], "ansible_port": int(h["port"])} for name, h in data["hosts"].items()}
+    inventory = lab.targets.parent / "ansible-inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"vars": inv_vars, "hosts": hosts}}), encoding="utf-8")
+    env = {**os.environ, "ANSIBLE_HOME": str(lab.targets.parent / ".ansible"),
+           "ANSIBLE_LOCAL_TEMP": str(lab.targets.parent / ".ansible-tmp"), "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
+    before = lab.request_counters()
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [ansible, "all", "-i", str(inventory), "-m", "raw", "-a", "quser", "-f", str(forks)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    time.sleep(0.2)
+    per_host = lab.requests_between(before, lab.request_counters())
+    ok = sum(1 for line in text.splitlines() if "| CHANGED |" in line or "| SUCCESS |" in line)
+    code = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, code, ok, per_host
+
+
+def measure_peer(
+    hosts: int, latency: int, transport: str, sessions: int, client_args: list[str], ansible: str, forks: int
+) -> PeerMeasurement:
+    """mpremote sessions and the Ansible peer against one lab, one after the other."""
+    with tempfile.TemporaryDirectory(prefix="mpremote-bench-peer-") as tmp:
+        lab = LabProcess(Path(tmp), hosts, latency, transport, sessions)
+        try:
+            base = ["sessions", str(lab.targets), "--format", "json", "--no-progress", "--timeout", "120"]
+            m_wall, m_cpu, _rss, _code, _out, _startup = run_client([*base, *client_args])
+            a_wall, a_cpu, a_rss, a_code, ok, per_host = run_ansible_peer(lab, ansible, forks)
+        finally:
+            lab.stop()
+    return PeerMeasurement(
+        hosts=hosts, latency_ms=latency, transport=transport, forks=forks, wall_s=round(a_wall, 3),
+        cpu_ms_per_host=round(a_cpu * 1000 / hosts, 1), requests_per_host=round(sum(per_host) / hosts, 2),
+        peak_rss_mb=round(a_rss, 1), ok_hosts=ok, exit_code=a_code, mpremote_wall_s=round(m_wall, 3),
+        mpremote_cpu_ms_per_host=round(m_cpu * 1000 / hosts, 1), wall_ratio=round(a_wall / m_wall, 2),
+        cpu_ratio=round(a_cpu / m_cpu, 2),
+    )  # fmt: skip
 
 
 def startup_ratio(repeats: int = 7) -> dict[str, float]:
@@ -239,6 +348,16 @@ def main() -> int:
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-host run (no ratio)")
     parser.add_argument("--no-startup", action="store_true", help="skip the --help start-up measurement")
+    parser.add_argument(
+        "--peer-ansible", action="store_true",
+        help="also run `ansible -m raw -a quser` over Ansible's psrp connection (ansible-core + pypsrp, "
+        "e.g. in .venv-ansible) against the same lab, at each host count up to --peer-max-hosts",
+    )  # fmt: skip
+    parser.add_argument("--peer-max-hosts", type=int, default=100)
+    parser.add_argument("--ansible", help="the ansible executable (default: .venv-ansible/bin/ansible, then PATH)")
+    parser.add_argument(
+        "--ansible-forks", type=int, default=64, help="ansible -f (default 64, like mpremote's threads)"
+    )
     args = parser.parse_args()
     if args.quick:
         host_counts, latencies, transports = [10, 100], [0, 20], ["https"]
@@ -260,12 +379,34 @@ def main() -> int:
                         m.ratio_to_one_host = round(m.wall_s / baseline[m.command], 2)
                     rows.append(m)
                     print(_row(m), flush=True)
+    peers: list[PeerMeasurement] = []
+    if args.peer_ansible:
+        ansible = find_ansible(args.ansible)
+        if ansible is None:
+            print("\n--peer-ansible: ansible not found (pip install ansible-core pypsrp in .venv-ansible)")
+        else:
+            for transport in transports:
+                for latency in latencies:
+                    for n in [h for h in host_counts if h <= args.peer_max_hosts]:
+                        p = measure_peer(n, latency, transport, args.sessions_per_host, args.client_arg, ansible,
+                                         args.ansible_forks)  # fmt: skip
+                        peers.append(p)
+                        print(f"peer ansible raw quser {transport} N={n} L={latency}ms -f {p.forks}: "
+                              f"wall={p.wall_s}s cpu/host={p.cpu_ms_per_host}ms req/host={p.requests_per_host} "
+                              f"rss={p.peak_rss_mb}MB ok={p.ok_hosts}/{n} | mpremote sessions "
+                              f"wall={p.mpremote_wall_s}s "
+                              f"cpu/host={p.mpremote_cpu_ms_per_host}ms | mpremote is {p.wall_ratio}x faster (wall), "
+                              f"{p.cpu_ratio}x less CPU", flush=True)  # fmt: skip
     startup = {} if args.no_startup else startup_ratio()
     if startup:
         print(f"\nstart-up: mpremote --help {startup['mpremote_help_s']}s = {startup['ratio']} x import typer "
               f"({startup['import_typer_s']}s)")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "startup": startup}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"rows": [asdict(r) for r in rows], "peers": [asdict(p) for p in peers], "startup": startup}, indent=2
+            )
+        )
     return 0 if all(r.errors == 0 for r in rows) else 1
 
 
@@ -274,7 +415,8 @@ def _row(m: Measurement) -> str:
         f"{m.command:9} {m.transport:5} N={m.hosts:<4} L={m.latency_ms:<4}ms wall={m.wall_s:7.2f}s "
         f"x1host={m.ratio_to_one_host!s:6} req/host={m.requests_per_host:5} (max {m.max_requests_host}) "
         f"wsman/host={m.wsman_per_host:5} "
-        f"cpu/host={m.cpu_ms_per_host:6}ms lab={m.lab_cpu_ms_per_host!s:5}ms "
+        f"cpu/host={m.cpu_ms_per_host:6}ms (run {m.cpu_ms_per_host_run!s:5}ms, start-up {m.startup_cpu_s}s) "
+        f"lab={m.lab_cpu_ms_per_host!s:5}ms "
         f"rss={m.peak_rss_mb:6}MB errors={m.errors} exit={m.exit_code}"
     )
 

@@ -168,14 +168,17 @@ def run_hosts(
         raise ValueError("per_host_timeout must be positive")
     if concurrency is not None and concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    from mpremote.fanout.gctune import relaxed_gc
+
     workers = effective_processes(len(hosts), processes, serial=serial, concurrency=concurrency)
     runner = Run(hosts, job, per_host_timeout, on_event, cancel, grace, redact)
-    if serial:
-        runner.run_serial()
-    elif workers > 1:
-        from mpremote.fanout.processes import run_processes
+    with relaxed_gc():
+        if serial:
+            runner.run_serial()
+        elif workers > 1:
+            from mpremote.fanout.processes import run_processes
 
-        run_processes(runner, workers, concurrency or default_concurrency(len(hosts)))
-    else:
-        runner.run_threaded(concurrency or default_concurrency(len(hosts)))
+            run_processes(runner, workers, concurrency or default_concurrency(len(hosts)))
+        else:
+            runner.run_threaded(concurrency or default_concurrency(len(hosts)))
     return runner.outcome()
