@@ -196,6 +196,9 @@ def measure(hosts: int, latency: int, transport: str, sessions: int, client_args
                 try:
                     rows = json.loads(out)
                     errors = sum(1 for r in rows if r.get("status") != "ok")
+                    bad = [r for r in rows if r.get("status") != "ok"]
+                    if bad:
+                        print(f"  first error: {bad[0].get('host')}: {bad[0].get('error')}", file=sys.stderr)
                 except ValueError:
                     errors = hosts
                 results.append(
