@@ -101,7 +101,8 @@ def _build_classes() -> tuple[Any, Any]:
         def _get_statements(self) -> list[list[Any]]:
             commands: list[Any] = self.commands or []
             if not (SHALLOW_STATEMENTS and all(_plain_args(c) for c in commands)):
-                return super()._get_statements()
+                deep: list[list[Any]] = super()._get_statements()
+                return deep
             statements = []
             current_statement = []
             commands[-1].end_of_statement = True
