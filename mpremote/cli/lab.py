@@ -35,9 +35,6 @@ def _lab() -> None:
     """The emulated MultiPoint lab (a group, so ``serve`` is always spelled out)."""
 
 
-_LOCALES = ("en-US", "es-ES", "de-DE", "fr-FR", "it-IT")
-
-
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
     if value not in allowed:
         raise typer.BadParameter(f"must be one of {', '.join(allowed)}", param_hint=option)
@@ -111,7 +108,9 @@ def serve(
 ) -> ExitCode:
     """Run emulated hosts until interrupted; print 'ready' once they all listen."""
     _choice(auth, _AUTHS, "--auth")
-    _choice(locale, _LOCALES, "--locale")
+    from mpremote.lab.locales import LOCALES  # light: strings and the quser tables
+
+    _choice(locale, tuple(LOCALES), "--locale")
     from mpremote.lab.faults import parse_fault_rule
 
     rules = []

@@ -28,6 +28,7 @@ from typing import Any
 
 from mpremote.errors import UsageError
 from mpremote.lab import faults as faults_mod
+from mpremote.lab import locales as locale_table
 from mpremote.lab.auth import AUTH_KINDS, Authenticator, AuthError, choose_spn, keytab_principals
 from mpremote.lab.build import BuildError, bind_sockets, build_specs, tls_material, write_targets
 from mpremote.lab.contract import HostModel, JournalSink
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 DEFAULT_USERNAME = "labadmin"
 #: The lab's own, public password (README and lab serve's hint show it); never in the targets file.
 DEFAULT_PASSWORD = "Lab-Pa55word!"
-LOCALES = ("en-US", "es-ES", "de-DE", "fr-FR")
+LOCALES = tuple(locale_table.LOCALES)
 LISTEN_BACKLOG = 1024
 
 #: Builds the host model of one host: (HostSpec, journal sink, operator user) -> HostModel.

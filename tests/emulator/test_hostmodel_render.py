@@ -175,3 +175,17 @@ def test_parse_quser_reads_full_width_columns() -> None:
     ]
     parsed = parse_quser("\n".join(render_quser(ss, get_locale("fr-FR"))))
     assert [(p.username, p.session_name, p.id) for p in parsed] == [(s.username, s.session_name, s.id) for s in ss]
+
+
+def test_every_locale_is_offered_by_lab_serve() -> None:
+    from typer.testing import CliRunner
+
+    from mpremote.cli import app as cli_module
+    from mpremote.lab.server import LabOptions
+
+    for code in LOCALES:
+        LabOptions(locale=code).validate()  # one list of locales, the renderer's
+    if not cli_module.app.registered_groups:
+        cli_module._mount_subapps()
+    res = CliRunner().invoke(cli_module.app, ["lab", "serve", "--locale", "pt-BR"])
+    assert res.exit_code == 2 and "it-IT" in res.output
