@@ -131,7 +131,7 @@ def test_many_clients_against_a_lab_in_its_own_process(tmp_path: Path) -> None:
         (["--fault", "mp-lab-001=meltdown"], "unknown fault kind"),
         (["--fault", "no-equals-sign"], "HOSTGLOB=KIND"),
         (["--hosts", "0"], "--hosts"),
-        (["--locale", "it-IT"], "--locale"),
+        (["--locale", "pt-BR"], "--locale"),
         (["missing-lab.yaml"], "no such file"),
     ],
 )
