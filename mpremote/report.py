@@ -149,7 +149,8 @@ def render_table(results: Sequence[HostResult], console: Console, *, command: st
         Column("status"),
         Column("sessions", justify="right"),
         Column("acted", justify="right"),
-        Column("detail", fold=True),
+        # The detail (what happened, the error) matters more than the elapsed time.
+        Column("detail", fold=True, fold_min=32),
         Column("elapsed", justify="right", drop=1),
     ]
     rows = [

@@ -39,6 +39,8 @@ class Column:
     drop: int = 0
     short: Callable[[str], str] | None = None
     fold: bool = False
+    #: A folding column keeps at least this width before droppable columns give way.
+    fold_min: int = MIN_FOLD_WIDTH
     style: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -51,13 +53,24 @@ def cell_width(cell: Any) -> int:
     return max((cell_len(line) for line in text.split("\n")), default=0)
 
 
-def _natural(columns: Sequence[Column], rows: Sequence[Sequence[Any]], shown: Sequence[int], *, fold_min: bool) -> int:
-    """Width of a boxed rich table (padding 1, borders) showing columns ``shown``."""
+def _natural(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[Any]],
+    shown: Sequence[int],
+    *,
+    fold_min: bool,
+    floor: bool = False,
+) -> int:
+    """Width of a boxed rich table (padding 1, borders) showing columns ``shown``.
+
+    ``fold_min``: folding columns count at their ``fold_min``; ``floor``: at the least
+    width they can fold to (:data:`MIN_FOLD_WIDTH`).
+    """
     total = 1
     for i in shown:
         width = max([cell_width(columns[i].header), *(cell_width(r[i]) for r in rows)])
-        if columns[i].fold and fold_min:
-            width = min(width, MIN_FOLD_WIDTH)
+        if columns[i].fold and (fold_min or floor):
+            width = min(width, MIN_FOLD_WIDTH if floor else columns[i].fold_min)
         total += width + 3
     return total
 
@@ -88,7 +101,9 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[Any]], width: int | N
         elif not shortened and any(c.short for c in columns):
             shortened = True
         else:
-            return Fit(shown, shortened, _natural(columns, _cells(columns, rows, shortened), shown, fold_min=True))
+            # Nothing left to drop: folding text may still shrink to fit; names never do.
+            least = _natural(columns, _cells(columns, rows, shortened), shown, fold_min=True, floor=True)
+            return Fit(shown, shortened, width if least <= width else least)
     return Fit(shown, shortened, width)
 
 

@@ -393,14 +393,16 @@ def show_targets(targets: Path, limit: list[str] | None, fmt: str) -> int:
         for h in hosts:
             writer.writerow((h.name, h.address, h.port, h.transport, h.auth, ",".join(h.groups)))
     else:
-        from rich.table import Table
+        from rich.text import Text
 
         from mpremote.report import data_console
+        from mpremote.tables import Column, print_fitted
 
-        table = Table(title=f"{len(hosts)} hosts from {targets}")
-        for col in TARGET_COLUMNS:
-            table.add_column(col)
-        for h in hosts:
-            table.add_row(h.name, h.address, str(h.port), h.transport, h.auth, ",".join(h.groups))
-        data_console().print(table)
+        # Host names are never cut; on a narrow terminal the port goes, then the address; groups fold.
+        columns = [Column("host"), Column("address", drop=2), Column("port", justify="right", drop=1),
+                   Column("transport"), Column("auth"), Column("groups", fold=True)]  # fmt: skip
+        rows = [
+            [Text(h.name), Text(h.address), str(h.port), h.transport, h.auth, Text(",".join(h.groups))] for h in hosts
+        ]
+        print_fitted(data_console(), columns, rows, title=f"{len(hosts)} hosts from {targets}")
     return ExitCode.OK

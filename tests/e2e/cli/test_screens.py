@@ -176,3 +176,17 @@ def test_colour_only_without_no_color_and_full_values_on_a_pipe(start_lab) -> No
     assert sessions
     for s in sessions:
         assert s["logon_text"] in piped.stdout and s["username"] in piped.stdout
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_targets_screen(tmp_path, columns: int) -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    block = re.findall(r"```yaml\n(.*?)```", readme, re.S)[0]
+    lab = tmp_path / "lab.yaml"
+    lab.write_text(re.sub(r"^ {3}", "", block, flags=re.M), encoding="utf-8")
+    text = screen(run_on_pty(["targets", str(lab)], columns), tmp_path)
+    assert max(len(line) for line in text.splitlines()) <= columns
+    for i in range(1, 13):
+        assert f"mp-101-{i:02d}.school.local" in text
+    assert "library-rds" in text and "…" not in text
+    check_snapshot(f"targets-{columns}", text)
