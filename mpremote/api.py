@@ -545,6 +545,19 @@ def execute(
     )
 
 
+def plan_warnings(hosts: Sequence[Host], settings: ConnectionSettings) -> list[str]:
+    """What to tell the operator before a run: Basic over plain HTTP (forced with
+    ``allow_insecure_basic``) sends the password in clear."""
+    clear = [h.name for h in hosts if resolve_endpoint(h, settings).encryption == "never"]
+    if not clear:
+        return []
+    names = ", ".join(clear[:5]) + (f" and {len(clear) - 5} more" if len(clear) > 5 else "")
+    return [
+        f"Basic authentication over plain HTTP: the password crosses the network in clear to "
+        f"{len(clear)} host(s) ({names}). Use HTTPS or NTLM/Kerberos."
+    ]
+
+
 class RunContext:
     """What every run owns, whoever starts it: redaction of the run's secrets in every log
     record, the ``MPREMOTE_DEBUG`` trace, the audit log, the retry file, and the credential
@@ -572,6 +585,8 @@ class RunContext:
         self.audit_log = audit_log
         self.retry_file = retry_file
         self.argv = [self.resolver.redact(a) for a in argv]
+        #: What an operator should be told before the run (e.g. Basic over plain HTTP); also logged.
+        self.warnings: list[str] = []
         self._uninstall: Callable[[], None] | None = None
 
     def start(self) -> RunContext:
@@ -612,6 +627,10 @@ class RunContext:
         options: RunOptions = kw.pop("options", None) or self.options()
         preview = kw.pop("preview", True)
         checked = plan(hosts, command, selector, options=options, preview=False, **kw)
+        for warning in plan_warnings(hosts, options.settings):
+            if warning not in self.warnings:
+                log.warning("%s", warning)
+                self.warnings.append(warning)
         self.resolver.resolve_all(hosts)
         if preview:
             _preview(checked, options)

@@ -134,23 +134,6 @@ def _credentials(common: Common) -> Any:
     return resolver
 
 
-def _warn_insecure_basic(hosts: list[Any], settings: Any) -> None:
-    """Basic over plain HTTP was forced: say loudly, once, that the password goes in clear."""
-    from rich.markup import escape
-
-    from mpremote.remote.connection import resolve_endpoint
-
-    clear = [h.name for h in hosts if resolve_endpoint(h, settings).encryption == "never"]
-    if clear:
-        names = escape(", ".join(clear[:5]) + (f" and {len(clear) - 5} more" if len(clear) > 5 else ""))
-        err_console().print(
-            f"[bold yellow]WARNING:[/] Basic authentication over plain HTTP: the password crosses the "
-            f"network in clear to {len(clear)} host(s) ({names}). Use HTTPS or NTLM/Kerberos.",
-            markup=True,
-            highlight=False,
-        )
-
-
 @contextmanager
 def _signals_as_cancel(cancel: threading.Event) -> Iterator[None]:
     """SIGTERM and a first Ctrl-C (SIGINT) end the run through ``cancel``: unfinished hosts
@@ -289,7 +272,10 @@ def run_cli_command(
     )
     kw: dict[str, Any] = {"text": text, "message_seconds": seconds, "warn_text": warn, "grace_seconds": grace_s}
     checked = run.plan(hosts, cmd, selector, options=options, preview=False, **kw)
-    _warn_insecure_basic(hosts, settings)
+    for warning in run.warnings:
+        from rich.markup import escape
+
+        err_console().print(f"[bold yellow]WARNING:[/] {escape(warning)}", markup=True, highlight=False)
     if needs_confirm and not stdin_is_tty():
         raise UsageError(
             f"{command} needs confirmation and standard input is not a terminal: "

@@ -96,3 +96,11 @@ def test_mpremote_debug_means_one_thing(monkeypatch: pytest.MonkeyPatch, value: 
 
     monkeypatch.setenv("MPREMOTE_DEBUG", value)
     assert debug_enabled() is on
+
+
+@pytest.mark.parametrize(("option", "value"), [("--user", ""), ("--user", "ana "), ("--exclude", " bo")])
+def test_bad_user_names_are_usage_errors_not_bugs(invoke, option: str, value: str) -> None:
+    res = invoke("logoff", EXAMPLES / "lab.yaml", "--all" if option == "--exclude" else "--dry-run", option, value)
+    assert res.exit_code == ExitCode.USAGE, res.output
+    assert res.stderr.startswith(f"error: {option}: ") and "internal error" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
