@@ -60,7 +60,9 @@ def test_hung_job_gets_timeout_row_at_deadline_and_run_returns() -> None:
     t0 = time.monotonic()
     out = run_hosts(hosts(3), job, per_host_timeout=0.5)
     elapsed = time.monotonic() - t0
-    assert elapsed < 0.5 + 2.0  # correctness bound: deadline plus margin, not a benchmark
+    # Correctness bound, not a benchmark: the job blocks for good, so any finite bound well
+    # above the deadline proves the run did not wait for it (loaded 2-core CI runners: 5 s).
+    assert elapsed < 0.5 + 5.0
     hung = out.results[1]
     assert hung.status is HostStatus.UNREACHABLE
     assert hung.error is not None and hung.error.kind == "timeout"
@@ -140,7 +142,7 @@ def test_cancel_event_interrupts_running_and_unstarted_hosts() -> None:
     threading.Timer(0.3, cancel.set).start()
     t0 = time.monotonic()
     out = run_hosts(hosts(6), job, concurrency=2, per_host_timeout=30, cancel=cancel, grace=0.3)
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < 15.0  # the job would hold the run 30 s: far below that is enough
     assert out.interrupted
     assert out.results[0].status is HostStatus.OK
     rest = out.results[1:]
@@ -178,15 +180,26 @@ def default_sigint() -> object:
 @pytest.mark.stress
 @pytest.mark.usefixtures("default_sigint")
 def test_keyboard_interrupt_in_main_thread_gives_interrupted_rows() -> None:
+    """Ctrl-C ends the run at once: the hung job is abandoned, not waited for (no timing bet)."""
+    # interrupt_main() calls whatever SIGINT handler is installed: make it Python's own.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    release = threading.Event()
+    still_hung_when_run_ended = threading.Event()
+
     def job(host: Host, deadline: Deadline) -> HostResult:
         if host.name == "mp-002":
             _thread.interrupt_main()
-            threading.Event().wait(30)
+            release.wait(60)  # the run must come back while this job still hangs
         return ok(host, deadline)
 
-    t0 = time.monotonic()
-    out = run_hosts(hosts(5), job, concurrency=2, per_host_timeout=30, grace=0.2)
-    assert time.monotonic() - t0 < 3.0
+    try:
+        out = run_hosts(hosts(5), job, concurrency=2, per_host_timeout=60, grace=0.2)
+        if not release.is_set():
+            still_hung_when_run_ended.set()
+    finally:
+        release.set()
+        signal.signal(signal.SIGINT, previous)
+    assert still_hung_when_run_ended.is_set()
     assert out.interrupted
     statuses = [r.status for r in out.results]
     assert statuses[1] is HostStatus.INTERRUPTED
