@@ -34,6 +34,16 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
+def journal_so_far(lab: Lab) -> list[dict[str, object]]:
+    """The lab's journal while the lab is still writing it: complete lines only (polling
+    ``journal()`` mid-run read a half-written last line now and then and failed)."""
+    path = lab.options.journal
+    if path is None or not path.exists():
+        return []
+    complete = path.read_text(encoding="utf-8").split("\n")[:-1]  # the tail is "" or a partial line
+    return [json.loads(line) for line in complete if line.strip()]
+
+
 def audit_lines(path: Path) -> list[dict[str, object]]:
     """Lines written so far (the file may not exist yet; the last line may be in flight)."""
     if not path.exists():
@@ -106,7 +116,7 @@ def test_ctrl_c_during_the_grace_period_logs_nobody_off(small_lab: Lab, tmp_path
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
         hosts = {h.name for h in small_lab.hosts}
-        wait_for(lambda: {e["host"] for e in journal(small_lab) if e["event"] == "message"} == hosts)
+        wait_for(lambda: {e["host"] for e in journal_so_far(small_lab) if e["event"] == "message"} == hosts)
         # Into the waiting loop: the warning phase's run_end is written just before it (a
         # fixed sleep here was a race on a loaded machine).
         wait_for(lambda: any(line.get("event") == "run_end" for line in audit_lines(audit)))
