@@ -83,14 +83,15 @@ def test_the_spn_names_the_host_while_the_connection_goes_to_127_0_0_1(
 def test_spn_host_and_spn_service_from_the_target_file(kerberos_lab: Any, tmp_path: Path) -> None:
     # desk-7 and desk-8 are names the realm does not know; desk-7's file names the principal
     # HTTP/spn-override.lab.test, which the lab's keytab holds.
-    lab = kerberos_lab(hosts=1)
-    port = lab.hosts[0].port
+    # Two lab hosts: one endpoint under two names is refused at load time (counted twice).
+    lab = kerberos_lab(hosts=2)
+    port7, port8 = lab.hosts[0].port, lab.hosts[1].port
     service, spn_host = OVERRIDE_SPN
     targets = write_targets(
         tmp_path / "desks.yaml",
         {
-            "desk-7": {"address": "127.0.0.1", "port": port, "spn_host": spn_host, "spn_service": service},
-            "desk-8": {"address": "127.0.0.1", "port": port},
+            "desk-7": {"address": "127.0.0.1", "port": port7, "spn_host": spn_host, "spn_service": service},
+            "desk-8": {"address": "127.0.0.1", "port": port8},
         },
         **lab_vars(lab),
     )
