@@ -536,17 +536,21 @@ class EmulatedHost:
         self.before_action(sid)
         s = self._wms_target(name.replace("-", ""), sid)
         if self._protected(s) or self.spec.has_fault("access-denied"):
-            raise self._wms_error(
-                self.locale.wms_access_denied,
-                ErrorCategory.PermissionDenied,
-                f"AccessDenied,Microsoft.MultiPoint.Management.{name.replace('-', '')}",
-                "System.UnauthorizedAccessException",
-                sid,
-            )
+            raise self._wms_denied(name, sid)
         if disconnect:
             self._disconnect(s)
         else:
             self._logoff(s)
+
+    def _wms_denied(self, name: str, sid: int) -> CmdletError:
+        """The error a ``*-WmsSession`` cmdlet gives for a protected session or access denied."""
+        return self._wms_error(
+            self.locale.wms_access_denied,
+            ErrorCategory.PermissionDenied,
+            f"AccessDenied,Microsoft.MultiPoint.Management.{name.replace('-', '')}",
+            "System.UnauthorizedAccessException",
+            sid,
+        )
 
     def close_wms_session(self, sid: int) -> None:
         """``Close-WmsSession -SessionId N``: log the session off."""
@@ -560,13 +564,7 @@ class EmulatedHost:
         self._require_wms(name)
         s = self._wms_target(name.replace("-", ""), sid)
         if self._protected(s) or self.spec.has_fault("access-denied"):
-            raise self._wms_error(
-                self.locale.wms_access_denied,
-                ErrorCategory.PermissionDenied,
-                f"AccessDenied,Microsoft.MultiPoint.Management.{name.replace('-', '')}",
-                "System.UnauthorizedAccessException",
-                sid,
-            )
+            raise self._wms_denied(name, sid)
         self._sessions[sid] = dataclasses.replace(s, lock_message=message)
         if message is None:
             self._emit("unlock", s)
