@@ -73,7 +73,7 @@ class HostModel(Protocol):
     def run_pipeline(self, commands: list[CommandSpec], *, operator: str) -> PipelineResult: ...
 
 
-# -- what the host model's command interpreters share (commands.py, scripts_twin.py) --
+# -- what the host model's command interpreters share (interpreter.py, scripts_twin.py) --
 @dataclass
 class NativeResult:
     """What a native command printed, in order, and its exit code."""

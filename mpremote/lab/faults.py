@@ -1,7 +1,7 @@
 """Fault kinds the emulated lab can inject, per host, selected by glob on the host name.
 
 Transport faults are played by the server layer (``wsman.py``/``server.py``); content faults
-by the host model (``hostmodel.py``).
+by the host model (``hoststate.py``, ``native_tools.py``, ``wms_cmdlets.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Real hosts print localised headers, state words and messages, and their logon time follows
 the regional date format, which is set independently of the display language. This module
-is the one place that knows those strings; ``hostmodel`` only asks it to render rows.
+is the one place that knows those strings; ``native_tools`` only asks it to render rows.
 
 What is real and what is not (docs/lab.md "Known differences from Windows" cites each):
 header lines are whole translated lines copied from real captures (``mpremote.quser_lang``)

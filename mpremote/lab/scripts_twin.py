@@ -5,7 +5,7 @@ exact text (read from the package at every call, so an edited script is still re
 line endings normalised) and runs a twin that calls the same emulated ``quser``/``logoff``/
 ``tsdiscon``/``msg``/``*-WmsSession`` primitives and returns objects with the same property
 names, order and types as the PowerShell would. A script the lab does not recognise is
-interpreted line by line instead (``commands.py``), and fails there like any unknown text.
+interpreted line by line instead (``interpreter.py``), and fails there like any unknown text.
 
 If a script changes in ways its twin does not know, the twin is wrong: keep the two in step.
 """
