@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mpremote.lab.server import DEFAULT_PASSWORD, Lab, LabOptions
 from mpremote.remote.connection import Connection, ConnectionSettings
 from mpremote.remote.scripts import QUERY
 from mpremote.targets import load_targets
+from tests.support.helpers import SECRET, start_lab
 
 pytestmark = pytest.mark.lab
 
@@ -18,15 +18,12 @@ pytestmark = pytest.mark.lab
 def test_hosts_share_one_tls_context_and_ntlm_hashes(tmp_path: Path) -> None:
     from spnego import NTLMHash
 
-    opts = LabOptions(hosts=2, auth="ntlm", tls=True, write_targets=tmp_path / "lab.yaml")
-    with Lab(opts) as lab:
+    with start_lab(tmp_path, hosts=2, auth="ntlm", tls=True) as lab:
         assert lab.targets_path is not None
         hosts = load_targets(lab.targets_path).hosts
         contexts = []
         for host in hosts:
-            with Connection(
-                host, username=host.username, password=DEFAULT_PASSWORD, settings=ConnectionSettings()
-            ) as conn:
+            with Connection(host, username=host.username, password=SECRET, settings=ConnectionSettings()) as conn:
                 assert conn.run_script(QUERY, {"IncludeWms": True}).output
                 session = conn._wsman.transport.session
                 assert session.trust_env is False

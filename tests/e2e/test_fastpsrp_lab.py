@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from pypsrp.serializer import Serializer
 
-from mpremote.lab.server import DEFAULT_PASSWORD, Lab, LabOptions
 from mpremote.remote import fastpsrp
 from mpremote.remote.connection import Connection, ConnectionSettings, properties
 from mpremote.remote.scripts import ACT, QUERY
 from mpremote.targets import load_targets
+from tests.support.helpers import SECRET, start_lab
 from tests.unit.test_fastpsrp import structure
 
 pytestmark = pytest.mark.lab
@@ -30,11 +30,10 @@ def test_lab_messages_deserialise_alike(tmp_path: Path, monkeypatch: pytest.Monk
         return real(self, element, metadata, clear)
 
     monkeypatch.setattr(fast_cls, "deserialize", recording)
-    opts = LabOptions(hosts=1, auth="ntlm", tls=True, write_targets=tmp_path / "lab.yaml")
-    with Lab(opts) as lab:
+    with start_lab(tmp_path, hosts=1, auth="ntlm", tls=True) as lab:
         assert lab.targets_path is not None
         host = load_targets(lab.targets_path).hosts[0]
-        with Connection(host, username=host.username, password=DEFAULT_PASSWORD, settings=ConnectionSettings()) as conn:
+        with Connection(host, username=host.username, password=SECRET, settings=ConnectionSettings()) as conn:
             query = properties(conn.run_script(QUERY, {"IncludeWms": True}).output[0])
             first = next(s for s in query["WmsSessions"] if properties(s).get("UserName"))
             target = {"Id": int(properties(first)["SessionId"]), "UserName": properties(first)["UserName"],

@@ -10,15 +10,16 @@ import pytest
 
 from mpremote.errors import AuthError
 from mpremote.lab import auth as lab_auth
-from mpremote.lab.server import DEFAULT_PASSWORD, Lab, LabOptions
+from mpremote.lab.server import Lab
 from mpremote.remote.connection import Connection, ConnectionSettings
 from mpremote.remote.scripts import QUERY
 from mpremote.targets import load_targets
+from tests.support.helpers import SECRET, start_lab
 
 pytestmark = pytest.mark.lab
 
 
-def _query(lab: Lab, *, preemptive: bool, password: str = DEFAULT_PASSWORD) -> tuple[int, Any, Any]:
+def _query(lab: Lab, *, preemptive: bool, password: str = SECRET) -> tuple[int, Any, Any]:
     """Open, run the query script, close; return (requests the host answered, first row, auth)."""
     assert lab.targets_path is not None
     host = load_targets(lab.targets_path).hosts[0]
@@ -39,8 +40,7 @@ def test_preemptive_saves_one_request_and_the_401_flow_still_works(
     tmp_path: Path, tls: bool, saved_from: int, saved_to: int
 ) -> None:
     """HTTPS (channel binding) and HTTP with message encryption: same answer, one POST fewer."""
-    opts = LabOptions(hosts=1, auth="ntlm", tls=tls, write_targets=tmp_path / "lab.yaml")
-    with Lab(opts) as lab:
+    with start_lab(tmp_path, hosts=1, auth="ntlm", tls=tls) as lab:
         classic, row_classic, auth_classic = _query(lab, preemptive=False)
         pre, row_pre, auth_pre = _query(lab, preemptive=True)
     assert (classic, pre) == (saved_from, saved_to)
@@ -53,8 +53,7 @@ def test_channel_binding_is_in_the_authenticate_message(tmp_path: Path, monkeypa
     """The lab checks the binding: a pre-emptive client bound to another certificate is refused."""
     from pypsrp.negotiate import HTTPNegotiateAuth
 
-    opts = LabOptions(hosts=1, auth="ntlm", tls=True, write_targets=tmp_path / "lab.yaml")
-    with Lab(opts) as lab:
+    with start_lab(tmp_path, hosts=1, auth="ntlm", tls=True) as lab:
         monkeypatch.setattr(
             HTTPNegotiateAuth, "_get_cbt_data", staticmethod(lambda r: b"tls-server-end-point:" + b"\0" * 32)
         )
@@ -66,10 +65,9 @@ def test_channel_binding_is_in_the_authenticate_message(tmp_path: Path, monkeypa
 
 
 def test_wrong_password_is_an_auth_error(tmp_path: Path) -> None:
-    opts = LabOptions(hosts=1, auth="ntlm", tls=True, write_targets=tmp_path / "lab.yaml")
-    with Lab(opts) as lab, pytest.raises(AuthError) as info:
-        _query(lab, preemptive=True, password="not-" + DEFAULT_PASSWORD)
-    assert DEFAULT_PASSWORD not in str(info.value)
+    with start_lab(tmp_path, hosts=1, auth="ntlm", tls=True) as lab, pytest.raises(AuthError) as info:
+        _query(lab, preemptive=True, password="not-" + SECRET)
+    assert SECRET not in str(info.value)
 
 
 def test_bare_401_to_the_first_token_falls_back_to_the_401_flow(
@@ -89,8 +87,7 @@ def test_bare_401_to_the_first_token_falls_back_to_the_401_flow(
         return original(self, conn, authorization, cbt, refuse)
 
     monkeypatch.setattr(lab_auth.Authenticator, "_check_negotiate", challenge_first)
-    opts = LabOptions(hosts=1, auth="ntlm", tls=True, write_targets=tmp_path / "lab.yaml")
-    with Lab(opts) as lab:
+    with start_lab(tmp_path, hosts=1, auth="ntlm", tls=True) as lab:
         requests, row, auth = _query(lab, preemptive=True)
     assert refused_first_tokens == ["Negotiate"]
     # The refused pre-emptive POST took the place of the classic flow's anonymous one.
@@ -101,11 +98,10 @@ def test_bare_401_to_the_first_token_falls_back_to_the_401_flow(
 
 def test_a_new_connection_mid_conversation_reauthenticates_through_pypsrp(tmp_path: Path) -> None:
     """Dropped keep-alive: the next request goes out bare, and pypsrp's 401 path re-authenticates."""
-    opts = LabOptions(hosts=1, auth="ntlm", tls=True, write_targets=tmp_path / "lab.yaml")
-    with Lab(opts) as lab:
+    with start_lab(tmp_path, hosts=1, auth="ntlm", tls=True) as lab:
         assert lab.targets_path is not None
         host = load_targets(lab.targets_path).hosts[0]
-        with Connection(host, username=host.username, password=DEFAULT_PASSWORD, settings=ConnectionSettings()) as conn:
+        with Connection(host, username=host.username, password=SECRET, settings=ConnectionSettings()) as conn:
             assert conn.run_script(QUERY, {"IncludeWms": True}).output
             session = conn._wsman.transport.session
             session.get_adapter("https://").close()  # the pooled, authenticated connection is gone

@@ -75,20 +75,13 @@ def realm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MitRealm]:
 @pytest.fixture
 def kerberos_lab(realm: MitRealm, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """``kerberos_lab(tls=True, hosts=2, ...)``: a Kerberos-only lab serving the realm's keytab."""
-    from mpremote.lab.server import Lab, LabOptions
+    from mpremote.lab.server import Lab
+    from tests.support.helpers import start_lab
 
     labs: list[Lab] = []
 
     def start(**options: Any) -> Lab:
-        name = f"lab{len(labs)}"
-        opts = LabOptions(
-            auth="kerberos",
-            keytab=realm.keytab,
-            write_targets=tmp_path / name / "targets.yaml",
-            journal=tmp_path / name / "journal.jsonl",
-            **{"hosts": 2, **options},
-        )
-        lab = Lab(opts).start()
+        lab = start_lab(tmp_path / f"lab{len(labs)}", auth="kerberos", keytab=realm.keytab, **{"hosts": 2, **options})
         labs.append(lab)
         return lab
 

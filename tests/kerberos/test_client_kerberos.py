@@ -109,10 +109,10 @@ def test_spn_host_and_spn_service_from_the_target_file(kerberos_lab: Any, tmp_pa
 
 
 def test_a_wrong_kerberos_password_reads_exactly_like_a_wrong_ntlm_password(kerberos_lab: Any, tmp_path: Path) -> None:
-    from mpremote.lab.server import Lab, LabOptions
+    from tests.support.helpers import start_lab
 
     krb = kerberos_lab(hosts=1)
-    with Lab(LabOptions(hosts=1, auth="ntlm", password=PASSWORD, write_targets=tmp_path / "ntlm.yaml")) as ntlm:
+    with start_lab(tmp_path / "ntlm", hosts=1, auth="ntlm", password=PASSWORD) as ntlm:
         assert ntlm.targets_path is not None
         by_ntlm = mpremote("sessions", ntlm.targets_path, "--format", "json", env={"MPREMOTE_PASSWORD": WRONG})
     by_krb = mpremote("sessions", krb.targets_path, "--format", "json", env={"MPREMOTE_PASSWORD": WRONG})

@@ -142,13 +142,13 @@ def test_a_keytab_without_host_principals_gets_a_targets_file_that_names_its_spn
     realm: MitRealm, tmp_path: Path
 ) -> None:
     # Service principals as an administrator might have made them: another class, and a FQDN.
-    from mpremote.lab.server import Lab, LabOptions
+    from tests.support.helpers import start_lab
 
     keytab = tmp_path / "wsman.keytab"
     realm.add_service("WSMAN/mp-lab-001", keytab=keytab)
     realm.add_service("HTTP/mp-lab-002.lab.test", keytab=keytab)
     targets = tmp_path / "lab.yaml"
-    with Lab(LabOptions(hosts=2, auth="kerberos", keytab=keytab, write_targets=targets)):
+    with start_lab(tmp_path, hosts=2, auth="kerberos", keytab=keytab):
         hosts = yaml.safe_load(targets.read_text(encoding="utf-8"))["hosts"]
         assert (hosts["mp-lab-001"].get("spn_host"), hosts["mp-lab-001"]["spn_service"]) == (None, "WSMAN")
         assert (hosts["mp-lab-002"]["spn_host"], hosts["mp-lab-002"]["spn_service"]) == ("mp-lab-002.lab.test", "HTTP")

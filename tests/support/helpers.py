@@ -5,6 +5,8 @@ Why these helpers exist:
 
 * Labs start in-process (``Lab(LabOptions(...))`` costs a few tens of milliseconds), so every
   test that changes sessions gets its own lab and no test depends on another's leftovers.
+  :func:`start_lab` is the only starter (the e2e ``start_lab`` fixture wraps it and stops
+  its labs); only the lab's own tests (``tests/emulator``) build ``Lab`` objects by hand.
 * The CLI runs as a real subprocess (``python -m mpremote``) wherever the exit code, a
   signal or "stdin is not a terminal" is the thing under test; elsewhere it runs in-process
   through Typer's ``CliRunner`` or :func:`mpremote.api.run_command`, which is cheaper.
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpremote.lab.faults import parse_fault_rule
+from mpremote.lab.faults import FaultRule, parse_fault_rule
 from mpremote.lab.server import Lab, LabOptions
 
 #: The lab password. Distinctive on purpose: grepping for it must never hit by chance.
@@ -63,17 +65,16 @@ def fault_rules(mapping: dict[str, str] | None = None) -> list[Any]:
     return [parse_fault_rule(f"{host}={kind}") for host, kind in (mapping or FAULT_HOSTS).items()]
 
 
-def start_lab(tmp: Path, **overrides: Any) -> Lab:
-    """A started lab writing ``lab.yaml`` and ``journal.jsonl`` under ``tmp``; caller stops it."""
-    opts: dict[str, Any] = {
-        "hosts": 3,
-        "sessions_per_host": 4,
-        "password": SECRET,
-        "write_targets": tmp / "lab.yaml",
-        "journal": tmp / "journal.jsonl",
-    }
-    opts.update(overrides)
-    return Lab(LabOptions(**opts)).start()
+def start_lab(tmp: Path, *, faults: Sequence[str | FaultRule] = (), **options: Any) -> Lab:
+    """The one way a test starts a lab: started, writing ``lab.yaml`` and ``journal.jsonl``
+    under ``tmp`` (created), password :data:`SECRET`; ``faults`` as ``"HOSTGLOB=KIND"`` text or
+    parsed rules; any other ``LabOptions`` field as a keyword (its default otherwise). The
+    caller stops it (``with start_lab(...) as lab:`` or the e2e ``start_lab`` fixture)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    opts: dict[str, Any] = {"password": SECRET, "write_targets": tmp / "lab.yaml", "journal": tmp / "journal.jsonl"}
+    opts.update(options)
+    rules = [parse_fault_rule(f) if isinstance(f, str) else f for f in faults]
+    return Lab(LabOptions(faults=rules, **opts)).start()
 
 
 # -- the CLI as a subprocess --------------------------------------------------------------

@@ -271,17 +271,9 @@ def test_effective_processes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[object]:
-    from mpremote.lab.server import Lab, LabOptions
+    from tests.support.helpers import start_lab
 
-    lab = Lab(
-        LabOptions(
-            hosts=8,
-            sessions_per_host=3,
-            password="Xq7-Proc-Pa55",
-            write_targets=tmp_path / "lab.yaml",
-            journal=tmp_path / "journal.jsonl",
-        )
-    ).start()
+    lab = start_lab(tmp_path, hosts=8, sessions_per_host=3, password="Xq7-Proc-Pa55")
     try:
         yield lab
     finally:
@@ -336,20 +328,10 @@ def test_signal_to_the_whole_process_group_mid_run(tmp_path: Path, signum: int) 
     import subprocess
     import sys
 
-    from mpremote.lab.faults import parse_fault_rule
-    from mpremote.lab.server import Lab, LabOptions
+    from tests.support.helpers import start_lab
 
     password = "Xq7-Proc-Pa55"
-    lab = Lab(
-        LabOptions(
-            hosts=8,
-            sessions_per_host=3,
-            password=password,
-            write_targets=tmp_path / "lab.yaml",
-            journal=tmp_path / "journal.jsonl",
-            faults=[parse_fault_rule("mp-lab-*=slow:150")],
-        )
-    ).start()
+    lab = start_lab(tmp_path, hosts=8, sessions_per_host=3, password=password, faults=["mp-lab-*=slow:150"])
     audit = tmp_path / "audit.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MPREMOTE_")}
     env.update({"MPREMOTE_PASSWORD": password, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"})

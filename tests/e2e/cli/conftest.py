@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from mpremote.lab.faults import parse_fault_rule
-from mpremote.lab.server import DEFAULT_PASSWORD, Lab, LabOptions
-from tests.support.helpers import invoke, run_cli
+from mpremote.lab.server import Lab
+from tests.support import helpers
+from tests.support.helpers import SECRET, invoke, run_cli
 
 HERE = Path(__file__).parent
 
@@ -41,18 +41,12 @@ class CliResult:
 
 @pytest.fixture
 def start_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
-    """Start a lab in-process: ``start_lab(hosts=3, faults=["mp-lab-002=refuse"], locale="de-DE")``."""
+    """:func:`tests.support.helpers.start_lab` under ``tmp_path/labN``, every lab stopped at
+    the end: ``start_lab(hosts=3, faults=["mp-lab-002=refuse"], locale="de-DE")``."""
     labs: list[Lab] = []
 
-    def start(*, faults: tuple[str, ...] | list[str] = (), **options: Any) -> Lab:
-        name = f"lab{len(labs)}"
-        opts = LabOptions(
-            faults=[parse_fault_rule(f) for f in faults],
-            write_targets=tmp_path / name / "targets.yaml",
-            journal=tmp_path / name / "journal.jsonl",
-            **options,
-        )
-        lab = Lab(opts).start()
+    def start(**options: Any) -> Lab:
+        lab = helpers.start_lab(tmp_path / f"lab{len(labs)}", **options)
         labs.append(lab)
         return lab
 
@@ -65,7 +59,7 @@ def start_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
 def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """Run ``mpremote ARGS`` in-process (:func:`tests.support.helpers.invoke`) with the lab's
     password in MPREMOTE_PASSWORD."""
-    monkeypatch.setenv("MPREMOTE_PASSWORD", DEFAULT_PASSWORD)
+    monkeypatch.setenv("MPREMOTE_PASSWORD", SECRET)
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args: str, input: str | None = None) -> CliResult:
@@ -77,7 +71,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
 
 def run_subprocess(*args: str, input: str | None = None, timeout: float = 120, **kw: Any) -> CliResult:
     """``python -m mpremote ARGS`` (:func:`tests.support.helpers.run_cli`) with the lab's password."""
-    env = {**os.environ, "MPREMOTE_PASSWORD": DEFAULT_PASSWORD, "COLUMNS": "200"}
+    env = {**os.environ, "MPREMOTE_PASSWORD": SECRET, "COLUMNS": "200"}
     proc = run_cli(*args, stdin=input, env=env, timeout=timeout, **kw)
     return CliResult(proc.code, proc.stdout, proc.stderr)
 

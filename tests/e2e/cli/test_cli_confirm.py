@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from mpremote.confirm import TYPE_COUNT_OVER
-from mpremote.lab.server import DEFAULT_PASSWORD
+from tests.support.helpers import SECRET
 
 from .conftest import journal_events
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 def _run_on_tty(args, answer: str, timeout: float = 90) -> tuple[int, str, str]:
     """The real CLI with stdin on a pseudo-terminal; ``answer`` is typed at the prompt."""
     main, secondary = pty.openpty()
-    env = {**os.environ, "MPREMOTE_PASSWORD": DEFAULT_PASSWORD, "COLUMNS": "80"}
+    env = {**os.environ, "MPREMOTE_PASSWORD": SECRET, "COLUMNS": "80"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mpremote", *map(str, args), "--no-progress"],
         stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mpremote.lab.server import DEFAULT_PASSWORD
+from tests.support.helpers import SECRET
 
 from .conftest import journal_events, run_subprocess, user_sessions
 
@@ -60,7 +60,7 @@ def test_without_yes_and_without_a_terminal_nothing_is_done(start_lab, cli) -> N
 def _run_on_tty(args, answer: str, timeout: float = 60) -> tuple[int, str]:
     """Run the real CLI with stdin on a pseudo-terminal and type ``answer`` at the prompt."""
     main, secondary = pty.openpty()
-    env = {**os.environ, "MPREMOTE_PASSWORD": DEFAULT_PASSWORD}
+    env = {**os.environ, "MPREMOTE_PASSWORD": SECRET}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mpremote", *map(str, args)],
         stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,

@@ -8,12 +8,12 @@ must log off exactly the named sessions, never their ASCII look-alikes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from mpremote.lab.server import Lab, LabOptions
+from mpremote.lab.server import Lab
 from tests.e2e.cli.conftest import CliResult, journal_events
 
 LAB = """\
@@ -49,14 +49,10 @@ EXPECTED = {
 
 
 @pytest.fixture(params=[False, True], ids=["rds", "multipoint"])
-def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
-    path = tmp_path / "lab.yaml"
+def lab(request: pytest.FixtureRequest, tmp_path: Path, start_lab: Callable[..., Lab]) -> Lab:
+    path = tmp_path / "lab-spec.yaml"
     path.write_text(LAB.format(multipoint=str(request.param).lower()), encoding="utf-8")
-    lab = Lab(
-        LabOptions(lab_file=path, write_targets=tmp_path / "targets.yaml", journal=tmp_path / "journal.jsonl")
-    ).start()
-    yield lab
-    lab.stop()
+    return start_lab(lab_file=path)
 
 
 def test_sessions_show_non_ascii_names_as_the_host_meant_them(lab: Lab, cli) -> None:

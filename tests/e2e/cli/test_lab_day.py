@@ -172,12 +172,12 @@ def test_a_policy_locks_then_logs_off_and_spares_busy_sessions(start_lab, tmp_pa
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from mpremote.lab.server import DEFAULT_PASSWORD
     from mpremote.policy.execute import execute_stage
     from mpremote.policy.load import load_policy
     from mpremote.policy.runner import run_policy
+    from tests.support.helpers import SECRET
 
-    monkeypatch.setenv("MPREMOTE_PASSWORD", DEFAULT_PASSWORD)
+    monkeypatch.setenv("MPREMOTE_PASSWORD", SECRET)
     lab = start_lab(hosts=2, sessions_per_host=6, seed=5)
     everyone = {(h.name, i) for h in lab.hosts for i in people(lab, h.name)}
     busy = {

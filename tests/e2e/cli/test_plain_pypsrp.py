@@ -13,6 +13,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
 from mpremote.lab.server import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from tests.support.helpers import SECRET
 
 from .conftest import run_subprocess
 
@@ -74,7 +75,7 @@ def test_a_naive_client_sees_what_windows_remoting_gives_it(start_lab) -> None:
     lab = start_lab(hosts=1, sessions_per_host=6, seed=3, locale="es-ES", tls=False)
     h = lab.hosts[0]
     truth = {s.id: (s.username or "").lower() for s in h.spec.sessions if s.username and not s.is_wmsshell}
-    wsman = WSMan(h.address, port=h.port, username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD, ssl=False,
+    wsman = WSMan(h.address, port=h.port, username=DEFAULT_USERNAME, password=SECRET, ssl=False,
                   auth="ntlm", encryption="auto", no_proxy=True)  # fmt: skip
     with wsman, RunspacePool(wsman) as pool:
         lines = _quser(pool)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from mpremote.lab.server import DEFAULT_PASSWORD
+from tests.support.helpers import SECRET
 
 from .conftest import user_sessions
 
@@ -49,7 +49,7 @@ def run_on_pty(
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {
         **os.environ,
-        "MPREMOTE_PASSWORD": DEFAULT_PASSWORD,
+        "MPREMOTE_PASSWORD": SECRET,
         "COLUMNS": str(columns),
         "LINES": "50",
         "TERM": "xterm-256color",
@@ -166,7 +166,7 @@ def test_colour_only_without_no_color_and_full_values_on_a_pipe(start_lab) -> No
     assert _colours(run_on_pty(args, 120, colour=True)), "a terminal gets colour"
     assert not _colours(run_on_pty(args, 120))  # NO_COLOR=1
     # Piped: every column and every value in full, whatever COLUMNS says.
-    env = {**os.environ, "MPREMOTE_PASSWORD": DEFAULT_PASSWORD, "COLUMNS": "40"}
+    env = {**os.environ, "MPREMOTE_PASSWORD": SECRET, "COLUMNS": "40"}
     piped = subprocess.run([sys.executable, "-m", "mpremote", *args], capture_output=True, text=True, env=env)
     assert "logon" in piped.stdout and "session" in piped.stdout and "…" not in piped.stdout
     as_json = subprocess.run(

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from mpremote.lab.churn import _NAMES
-from mpremote.lab.server import DEFAULT_PASSWORD, Lab
+from mpremote.lab.server import Lab
+from tests.support.helpers import SECRET
 
 from .test_watch_jsonl import expected_changes, replay
 
@@ -121,7 +122,7 @@ def test_watch_in_a_real_terminal(start_lab, pane: Pane, tmp_path: Path) -> None
 
     cmd = [sys.executable, "-m", "mpremote", "watch", str(lab.targets_path), "--interval", "2s"]
     cmd += ["--audit-log", str(audit)]
-    env = {"MPREMOTE_PASSWORD": DEFAULT_PASSWORD, "LANG": "C.UTF-8", "TERM": "xterm-256color"}
+    env = {"MPREMOTE_PASSWORD": SECRET, "LANG": "C.UTF-8", "TERM": "xterm-256color"}
     pane.start(" ".join(shlex.quote(c) for c in cmd), env)
 
     # Every host is shown, the down one with its error kind.

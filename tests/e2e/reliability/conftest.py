@@ -28,7 +28,7 @@ def fault_lab(tmp_path: Path) -> Iterator[Lab]:
 @pytest.fixture
 def small_lab(tmp_path: Path) -> Iterator[Lab]:
     """A fresh healthy 3-host lab (NTLM over verified HTTPS, as the lab writes it)."""
-    lab = start_lab(tmp_path)
+    lab = start_lab(tmp_path, sessions_per_host=4)
     try:
         yield lab
     finally:

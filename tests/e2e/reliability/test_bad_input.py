@@ -24,7 +24,7 @@ LITERAL = "Literal-Pw-9Qz"  # a password someone typed into a YAML file
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = start_lab(tmp_path_factory.mktemp("badinput"), hosts=1)
+    lab = start_lab(tmp_path_factory.mktemp("badinput"), hosts=1, sessions_per_host=4)
     try:
         yield lab
     finally:

@@ -68,7 +68,7 @@ def test_results_file_on_a_full_disk_goes_to_stderr_and_exit_says_so(lab: Lab, t
 
 @needs_dev_full
 def test_retry_file_on_a_full_disk_goes_to_stderr_and_the_device_stays(tmp_path: Path) -> None:
-    lab = start_lab(tmp_path, hosts=3, faults=fault_rules({"mp-lab-002": "refuse"}))
+    lab = start_lab(tmp_path, hosts=3, sessions_per_host=4, faults=fault_rules({"mp-lab-002": "refuse"}))
     try:
         before = os.stat(DEV_FULL)
         audit = tmp_path / "audit.jsonl"

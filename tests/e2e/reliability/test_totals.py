@@ -131,7 +131,9 @@ def test_ctrl_c_in_the_grace_period_reports_nothing_done(lab: Lab, tmp_path: Pat
 
 
 def test_details_are_said_once(tmp_path: Path) -> None:
-    lab = start_lab(tmp_path, hosts=3, faults=fault_rules({"mp-lab-001": "bad-cert", "mp-lab-002": "refuse"}))
+    lab = start_lab(
+        tmp_path, hosts=3, sessions_per_host=4, faults=fault_rules({"mp-lab-001": "bad-cert", "mp-lab-002": "refuse"})
+    )
     try:
         res = run_cli("sessions", lab.targets_path, "--timeout", "10")
     finally:

@@ -47,7 +47,7 @@ def rows_by_host(stdout: str) -> dict[str, dict[str, Any]]:
 
 
 def test_certificates_are_verified_by_default_and_ca_cert_fixes_it(tmp_path: Path) -> None:
-    lab = start_lab(tmp_path, hosts=2, faults=fault_rules({"mp-lab-002": "bad-cert"}))
+    lab = start_lab(tmp_path, hosts=2, sessions_per_host=4, faults=fault_rules({"mp-lab-002": "bad-cert"}))
     try:
         plain = without_ca(lab, tmp_path)
         # No CA given: the lab's self-signed certificate is not trusted, so nobody is reached.
@@ -71,7 +71,7 @@ def test_certificates_are_verified_by_default_and_ca_cert_fixes_it(tmp_path: Pat
 
 
 def test_basic_over_http_is_refused_unless_forced_and_then_warned(tmp_path: Path) -> None:
-    lab = start_lab(tmp_path, hosts=2, auth="basic", tls=False)
+    lab = start_lab(tmp_path, hosts=2, sessions_per_host=4, auth="basic", tls=False)
     try:
         res = run_cli("sessions", lab.targets_path, "--timeout", "5")
         assert res.code == ExitCode.USAGE
@@ -95,7 +95,7 @@ def test_password_is_absent_from_every_output_of_a_faulty_run(
     tmp_path: Path, auth: str, tls: bool, extra: list[str]
 ) -> None:
     """A run over every fault kind with the DEBUG trace on (MPREMOTE_DEBUG=1): grep everything."""
-    lab = start_lab(tmp_path, hosts=13, auth=auth, tls=tls, faults=fault_rules())
+    lab = start_lab(tmp_path, hosts=13, sessions_per_host=4, auth=auth, tls=tls, faults=fault_rules())
     try:
         files = [tmp_path / "audit.jsonl", tmp_path / "out.json", tmp_path / "retry.txt"]
         res = run_cli(
