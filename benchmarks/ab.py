@@ -91,6 +91,33 @@ variant("shallow", "shallow instead of deep command copies in statement building
 variant("msg-cache", "constant client PSRP messages built once (byte-checked)")(_switch("CACHE_MESSAGES"))
 
 
+@variant("quser-scan", "quser's character scans as regexes / set operations (not per-character Python)")
+@contextlib.contextmanager
+def _quser_scan_off() -> Iterator[None]:
+    import unicodedata
+
+    from mpremote import quser, quser_lang
+
+    def check_controls(lines: list[tuple[int, str]]) -> None:
+        for no, line in lines:
+            if any(unicodedata.category(c) == "Cc" for c in line):
+                raise quser.QuserParseError("control character in the text", line_no=no, line=line)
+
+    def has_c1(line: str) -> bool:
+        return any(0x80 <= ord(c) <= 0x9F for c in line)
+
+    def evidence(text: str, language: str | None = None) -> bool:
+        chars = quser_lang._WESTERN_EVIDENCE if language in quser_lang._WESTERN else quser_lang._EVIDENCE
+        return any(c in chars for c in text)
+
+    saved = (quser._check_controls, quser._has_c1, quser.has_mangling_evidence)
+    quser._check_controls, quser._has_c1, quser.has_mangling_evidence = check_controls, has_c1, evidence
+    try:
+        yield
+    finally:
+        quser._check_controls, quser._has_c1, quser.has_mangling_evidence = saved
+
+
 def _all_off() -> contextlib.AbstractContextManager[Any]:
     stack = contextlib.ExitStack()
     for _what, toggle in VARIANTS.values():

@@ -159,7 +159,7 @@ def repair_oem_as_ansi(text: str, oem_codepage: int = 850) -> str | None:
 def has_mangling_evidence(text: str, language: str | None = None) -> bool:
     """True when ``text`` holds a character that only OEM-read-as-ANSI damage explains."""
     evidence = _WESTERN_EVIDENCE if language in _WESTERN else _EVIDENCE
-    return any(c in evidence for c in text)
+    return not text.isascii() and not evidence.isdisjoint(text)  # every evidence char is non-ASCII
 
 
 def repair_if_damaged(text: str, oem_codepage: int | None) -> str:
