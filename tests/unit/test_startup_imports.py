@@ -1,0 +1,103 @@
+"""What a command imports, read from ``python -X importtime``: the start-up cuts stay cut.
+
+* No pydantic (Typer's adapters) for command lines whose values need none of it
+  (:mod:`mpremote.cli.coercion`): numbers, paths, repeated options and flags included.
+* No sub-app (lab, policy, credentials), no lab or watch code for ``sessions``/``logoff``.
+* ``mpremote --help`` imports neither pydantic nor rich.
+
+The runs go to a closed loopback port, so they reach the connection code (pypsrp is
+imported) and end with one failed row per host; nothing else is contacted.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.helpers import cli_env
+
+#: Modules a run of sessions/logoff must not import (prefixes).
+NOT_FOR_A_RUN = (
+    "pydantic",
+    "pydantic_core",
+    "typer._adapters",
+    "mpremote.lab",
+    "mpremote.policy",
+    "mpremote.watch",
+    "mpremote.cli.lab",
+    "mpremote.cli.policy",
+    "mpremote.cli.credentials",
+    "mpremote.cli.watch",
+    "psrpcore",
+)
+
+_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$")
+
+
+def _imported(*args: str) -> tuple[int, set[str], str]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mpremote", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    names = {m.group(1) for line in proc.stderr.splitlines() if (m := _LINE.match(line))}
+    return proc.returncode, names, proc.stdout + proc.stderr
+
+
+def _hits(names: set[str], prefixes: tuple[str, ...]) -> set[str]:
+    return {n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)}
+
+
+@pytest.fixture
+def closed_port_targets(tmp_path: Path) -> Path:
+    with socket.socket() as s1, socket.socket() as s2:
+        s1.bind(("127.0.0.1", 0))
+        s2.bind(("127.0.0.1", 0))
+        ports = s1.getsockname()[1], s2.getsockname()[1]  # closed again when the block ends
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "vars:\n  transport: http\n  auth: ntlm\n  username: labadmin\n  password_env: MPREMOTE_PASSWORD\n"
+        f"hosts:\n  h1: {{address: 127.0.0.1, port: {ports[0]}}}\n  h2: {{address: 127.0.0.1, port: {ports[1]}}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sessions", "--format", "json", "--no-progress"],
+        ["sessions", "--concurrency", "2", "--timeout", "20", "--user", "a*", "--user", "b*", "--format", "json"],
+        ["logoff", "--all", "--yes", "--no-progress", "--timeout", "20", "--concurrency", "3"],
+    ],
+)
+def test_a_run_imports_no_pydantic_and_no_unused_part(closed_port_targets: Path, args: list[str]) -> None:
+    command, *options = args
+    code, names, output = _imported(command, str(closed_port_targets), *options)
+    assert "pypsrp.powershell" in names, output  # the run reached the connection code
+    assert code not in (0, 2), output  # the hosts failed (closed port); the options were fine
+    assert not _hits(names, NOT_FOR_A_RUN), output
+
+
+def test_a_bad_number_still_gets_typers_error_through_pydantic(closed_port_targets: Path) -> None:
+    code, names, output = _imported("sessions", str(closed_port_targets), "--concurrency", "+0")
+    assert code == 2
+    assert "Invalid value for '--concurrency'" in output
+    assert "pydantic" in names  # the shortcut handed the unusual value to Typer
+
+
+def test_subcommand_help_and_root_help_stay_light() -> None:
+    code, names, output = _imported("sessions", "--help")
+    assert code == 0 and "Usage:" in output
+    assert not _hits(names, ("pydantic", "typer._adapters", "pypsrp", "requests"))
+    code, names, output = _imported("--help")
+    assert code == 0 and "sessions" in output
+    assert not _hits(names, ("pydantic", "rich", "pypsrp", "requests", "mpremote.api"))
