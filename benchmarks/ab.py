@@ -89,6 +89,19 @@ def _gc_off() -> Iterator[None]:
 variant("skip-xml", "no ET.tostring _xml copy of nested elements while deserialising")(_switch("SKIP_NESTED_XML"))
 variant("shallow", "shallow instead of deep command copies in statement building")(_switch("SHALLOW_STATEMENTS"))
 variant("msg-cache", "constant client PSRP messages built once (byte-checked)")(_switch("CACHE_MESSAGES"))
+variant("tostring", "WSMan envelopes / PSRP messages written to a string, encoded once")(_switch("FAST_TOSTRING"))
+
+
+@variant("env-proxies", "requests' environment proxy look-up memoised per endpoint and environment")
+@contextlib.contextmanager
+def _env_proxies_off() -> Iterator[None]:
+    from mpremote.remote import envproxies
+
+    saved, envproxies.ENABLED = envproxies.ENABLED, False
+    try:
+        yield
+    finally:
+        envproxies.ENABLED = saved
 
 
 @variant("quser-scan", "quser's character scans as regexes / set operations (not per-character Python)")

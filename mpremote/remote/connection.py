@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from mpremote.errors import ConnectError, HostError, UsageError
 from mpremote.hosts import DEFAULT_PORTS, Host
-from mpremote.remote import fastpsrp
+from mpremote.remote import envproxies, fastpsrp
 from mpremote.remote.errors import translate
 from mpremote.remote.scripts import script_text
 
@@ -239,7 +239,8 @@ def _prepare_session(wsman: Any, *, preemptive_ntlm: bool = True) -> None:
 
     * ``trust_env`` off once built: pypsrp has already merged the environment's proxy
       settings (and NO_PROXY) into ``session.proxies`` for this endpoint, but requests
-      would scan the whole environment again on every request to find the same answer.
+      would scan the whole environment again on every request to find the same answer;
+      that one look-up is memoised per endpoint and environment (:mod:`.envproxies`).
     * HTTPS with verification: the shared SSLContext of :func:`_shared_tls_context`.
     * NTLM: the password's hashes computed once (:func:`_ntlm_credential`), and the
       NEGOTIATE token sent on the first request (:mod:`mpremote.remote.preauth`).
@@ -250,6 +251,7 @@ def _prepare_session(wsman: Any, *, preemptive_ntlm: bool = True) -> None:
     build = getattr(transport, "_build_session", None)
     if transport is None or build is None or getattr(transport, "session", None) is not None:
         return
+    envproxies.install()  # requests' environment proxy look-up, once per endpoint and environment
     session = build()
     session.trust_env = False
     verify = session.verify

@@ -203,6 +203,8 @@ PINNED = {
     "pypsrp.complex_objects.Pipeline._get_statements": "048c073caa2a886a",
     "pypsrp.messages.Message.pack": "f7f2a2b31e76660e",
     "pypsrp.powershell.RunspacePool.__init__": "9c4a3e725725647c",
+    "pypsrp.wsman.WSMan.invoke": "686e6a5d69bdff58",
+    "pypsrp.wsman.WSMan._calc_envelope_size": "40ce919821e73345",
 }
 
 
@@ -218,3 +220,96 @@ def _source_hash(dotted: str) -> str:
 def test_the_pypsrp_code_the_shims_rely_on_is_the_one_checked(dotted: str) -> None:
     assert fastpsrp.supported()
     assert _source_hash(dotted) == PINNED[dotted]
+
+
+# -- XML written to text, then encoded once (FAST_TOSTRING) ---------------------------------
+
+
+def _tricky_elements() -> list[Any]:
+    import xml.etree.ElementTree as ET
+
+    from pypsrp.wsman import NAMESPACES, OptionSet, SelectorSet, WSMan
+
+    wsman = WSMan("mp-01.school.example", username="u", password="p", ssl=True, auth="ntlm")
+    selectors = SelectorSet()
+    selectors.add_option("ShellId", "0A4B6C1E-0000-4000-8000-00000000CAFE")
+    options = OptionSet()
+    options.add_option("WINRS_CONSOLEMODE_STDIN", "TRUE")
+    _mid, header = wsman._create_header(
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive",
+        "http://schemas.microsoft.com/powershell/Microsoft.PowerShell",
+        options,
+        selectors,
+        20,
+    )
+    envelope = ET.Element(f"{{{NAMESPACES['s']}}}Envelope")
+    envelope.append(header)
+    body = ET.SubElement(envelope, f"{{{NAMESPACES['s']}}}Body")
+    ET.SubElement(body, f"{{{NAMESPACES['rsp']}}}Receive").text = "stdout"
+    odd = ET.Element("{urn:unknown-namespace}Odd", {"a": 'quote " tab \t newline \n cr \r', "b": "<&>'"})
+    odd.text = "line\r\nnext\rlast\n é ß € 漢字 😀 lone \ud800 surrogate <&> ]]> \x0b"
+    ET.SubElement(odd, "empty")
+    child = ET.SubElement(odd, "{urn:other}child", {"{urn:unknown-namespace}attr": "v"})
+    child.tail = "tail \ud83d text"
+    odd.append(ET.Comment(" a comment -- é "))
+    odd.append(ET.ProcessingInstruction("pi", "data é"))
+    return [envelope, odd, header, ET.Element("bare")]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_fast_tostring_gives_elementtrees_bytes(index: int) -> None:
+    import xml.etree.ElementTree as ET
+
+    element = _tricky_elements()[index]
+    assert fastpsrp.utf8_tostring(element, encoding="utf-8", method="xml") == ET.tostring(
+        element, encoding="utf-8", method="xml"
+    )
+    assert fastpsrp.utf8_tostring(element, encoding="utf-8") == ET.tostring(element, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"encoding": "us-ascii"},
+        {"encoding": "UTF-8"},
+        {"encoding": "utf-8", "method": "html"},
+        {"encoding": "utf-8", "xml_declaration": True},
+        {"encoding": "utf-8", "short_empty_elements": False},
+        {"encoding": "unicode"},
+        {},
+    ],
+)
+def test_other_arguments_get_elementtrees_own(kwargs: dict[str, Any]) -> None:
+    import xml.etree.ElementTree as ET
+
+    element = _tricky_elements()[1]
+    assert fastpsrp.utf8_tostring(element, **kwargs) == ET.tostring(element, **kwargs)
+
+
+def test_pypsrp_writes_envelopes_and_messages_with_the_fast_tostring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same request bytes with the switch on and off (the message id fixed)."""
+    import uuid
+
+    from pypsrp import messages, wsman
+
+    fastpsrp._classes()
+    assert wsman.ET.tostring is fastpsrp.utf8_tostring
+    assert messages.ET.tostring is fastpsrp.utf8_tostring
+    sent: list[bytes] = []
+
+    class Transport:
+        endpoint = "https://mp-01.school.example:5986/wsman"
+
+        def send(self, xml: bytes, **_kw: Any) -> bytes:
+            sent.append(xml)
+            raise RuntimeError("stop here")
+
+    client = wsman.WSMan("mp-01.school.example", username="u", password="p", ssl=True, auth="ntlm")
+    client.transport = Transport()  # type: ignore[assignment]
+    monkeypatch.setattr(wsman.uuid, "uuid4", lambda: uuid.UUID(int=7))
+    body = _tricky_elements()[1]
+    for switch in (True, False):
+        monkeypatch.setattr(fastpsrp, "FAST_TOSTRING", switch)
+        with pytest.raises(RuntimeError, match="stop here"):
+            client.invoke("http://schemas.xmlsoap.org/ws/2004/09/transfer/Create", "urn:resource", body)
+    assert len(sent) == 2 and sent[0] == sent[1] and b"&#55296;" in sent[0]
