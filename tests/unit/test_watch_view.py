@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import re
 from datetime import timedelta
 
 from rich.console import Console
@@ -120,3 +122,69 @@ def test_render_shows_every_host_its_counts_errors_and_changes() -> None:
 
 def test_human_seconds() -> None:
     assert [human_seconds(x) for x in (None, 5, 95, 7500, 200000)] == ["?", "5s", "1m35s", "2h05m", "2d07h"]
+
+
+# -- fitting the terminal: names are never cut while anything else can give way ----------
+
+LONG_DOMAIN = "CONTOSO-EDUCATION-NORTH-CAMPUS"  # 51 cells with a 20-letter user name
+HUGE = "x" * 70 + ".end-of-a-name-wider-than-the-terminal"
+
+
+def long_names_model() -> ViewModel:
+    m = ViewModel(["mp-lab-001", "mp-lab-002", "mp-lab-003"], 10)
+    long_user = Session("maximiliano.fernande", "rdp-tcp#7", 4, "disconnected", timedelta(hours=2), "1/5/2026 7:02 AM")
+    long_user = dataclasses.replace(long_user, domain=LONG_DOMAIN)
+    m.apply(row("mp-lab-001", [sess(2, "ana", idle=60), long_user]))
+    m.apply(row("mp-lab-002", [sess(5, HUGE, idle=30), sess(6, "bo")], changes=[Change("logon", 5, HUGE)]))
+    m.apply(row("mp-lab-003", [], ok=False))
+    m.refresh_no = 1
+    m.toggle_expand_all()
+    return m
+
+
+def screen_at(m: ViewModel, width: int, height: int = 30) -> list[str]:
+    console = Console(width=width, height=height, record=True, color_system=None)
+    console.print(render(m, height=height, width=width, now=NOW + timedelta(seconds=3)))
+    return [line.rstrip() for line in console.export_text().splitlines()]
+
+
+def test_rows_fit_80_columns_and_names_are_never_cut_while_other_columns_can_give_way() -> None:
+    from rich.cells import cell_len
+
+    lines = screen_at(long_names_model(), 80)
+    assert len(lines) <= 30 and all(cell_len(line) <= 80 for line in lines)
+    text = "\n".join(lines)
+    for host in ("mp-lab-001", "mp-lab-002", "mp-lab-003"):
+        assert re.search(rf"^[> ] - {host} ", text, re.M), host
+    # 51 cells of DOMAIN\user: the state and idle columns went, the name stayed whole.
+    row_long = next(line for line in lines if "maximiliano" in line)
+    assert f"{LONG_DOMAIN}\\maximiliano.fernande" in row_long
+    assert "disconnected" not in row_long and "rdp-tcp#7" not in row_long
+    # every session line drops the same columns, so they stay aligned
+    assert not any(re.search(r"\[ \]\s+\d+\s+ana\s+active", line) for line in lines)
+
+
+def test_a_name_wider_than_the_terminal_is_shortened_on_its_row_and_whole_in_the_detail_line() -> None:
+    m = long_names_model()
+    while (cur := m.current()) is None or cur.session is None or cur.session.username != HUGE:
+        m.move(1)
+    lines = screen_at(m, 80)
+    row_huge = next(line for line in lines if line.startswith(">"))
+    assert row_huge.endswith("…") and HUGE not in row_huge
+    detail = lines.index("  mp-lab-002  id 5")  # the detail line, folded at the edge
+    assert HUGE in "".join(lines[detail + 1 : detail + 3])
+    # the recent change keeps the whole name too (refresh number and time give way first)
+    assert any(line.startswith("  mp-lab-002  logon xxx") for line in lines)
+
+
+def test_at_200_columns_nothing_gives_way() -> None:
+    text = "\n".join(screen_at(long_names_model(), 200))
+    long_row = rf"{LONG_DOMAIN}\\maximiliano\.fernande +disconnected idle   2h00m  rdp-tcp#7 +1/5/2026 7:02 AM"
+    assert re.search(long_row, text)
+    assert "last full refresh -" in text and "idle max   2h00m" in text
+
+
+def test_watch_screen_at_80_columns_snapshot() -> None:
+    from tests.e2e.cli.test_screens import check_snapshot
+
+    check_snapshot("watch-80", "\n".join(screen_at(long_names_model(), 80, height=24)) + "\n")

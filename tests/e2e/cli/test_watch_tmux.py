@@ -41,10 +41,11 @@ CHURNING = "mp-lab-0[1-3]?"
 
 
 class Pane:
-    """One tmux session on a private server socket, 200 x 60."""
+    """One tmux session on a private server socket, 200 x 60 unless told otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 200, height: int = 60) -> None:
         self.socket = f"mpremote-test-{uuid.uuid4().hex[:8]}"
+        self.width, self.height = width, height
 
     def tmux(self, *args: str) -> str:
         out = subprocess.run(
@@ -52,11 +53,17 @@ class Pane:
         )
         return out.stdout
 
-    def start(self, command: str, env: dict[str, str]) -> None:
+    def start(self, command: str, env: dict[str, str], *, after: str = "") -> None:
+        """Run ``command`` in the pane; then print ``EXIT=code`` and run ``after`` (a shell
+        command that inspects what the program left behind, e.g. the terminal's modes)."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         # No COLUMNS/LINES from the test's environment: the program must read the pane's size.
-        script = f"env -u COLUMNS -u LINES {exports} {command}; echo EXIT=$?; sleep 600"
-        self.tmux("new-session", "-d", "-s", "w", "-x", "200", "-y", "60", script)
+        script = f"env -u COLUMNS -u LINES {exports} {command}; echo EXIT=$?; {after or ':'}; sleep 600"
+        self.tmux("new-session", "-d", "-s", "w", "-x", str(self.width), "-y", str(self.height), script)
+
+    def display(self, fmt: str) -> str:
+        """A tmux format for the pane, e.g. ``#{alternate_on}`` (1 while on the alternate screen)."""
+        return self.tmux("display-message", "-p", "-t", "w", fmt).strip()
 
     def text(self) -> str:
         return self.tmux("capture-pane", "-p", "-J", "-t", "w", "-S", "-200")
