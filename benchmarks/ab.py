@@ -10,6 +10,7 @@ host (``time.process_time``: this process only, not the lab), the B/A ratio, and
 requests per host from the lab's counters.
 
     python benchmarks/ab.py preauth --hosts 100 --rounds 6
+    python benchmarks/ab.py json --hosts 100 --rounds 6
     python benchmarks/ab.py all --hosts 100 --rounds 6      # every change on vs all off
     python benchmarks/ab.py --list
 """
@@ -84,6 +85,18 @@ def _gc_off() -> Iterator[None]:
         yield
     finally:
         gctune.ENABLED = saved
+
+
+@variant("json", "scripts answer with one JSON string (off: -NoJson, the objects as before)")
+@contextlib.contextmanager
+def _json_off() -> Iterator[None]:
+    from mpremote.remote import psjson
+
+    saved, psjson.JSON_ANSWERS = psjson.JSON_ANSWERS, False
+    try:
+        yield
+    finally:
+        psjson.JSON_ANSWERS = saved
 
 
 variant("skip-xml", "no ET.tostring _xml copy of nested elements while deserialising")(_switch("SKIP_NESTED_XML"))

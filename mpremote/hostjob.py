@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mpremote.commands import ACTIONS, MSG_MAX_CHARS, Command
 from mpremote.errors import DeadlineError, HostError, RemoteError
 from mpremote.hosts import Host
+from mpremote.remote import psjson
 from mpremote.remote.connection import Connection, ConnectionSettings, Connector, properties
 from mpremote.remote.scripts import ACT, QUERY
 from mpremote.results import (
@@ -115,7 +116,7 @@ def interpret_query(host: Host, obj: Any, busy_apps: tuple[str, ...] | None = No
         # OEM text read as cp1252 (second defence) with the code page the host reported.
         sessions = parse_quser(stdout, oem_codepage=_as_int(props.get("QuserCodePage")))
     wms_available = bool(props.get("WmsAvailable"))
-    wms = props.get("WmsSessions") or []
+    wms = psjson.as_list(props.get("WmsSessions"))
     if wms_available and wms:
         domains = {}
         for item in wms:
@@ -125,7 +126,7 @@ def interpret_query(host: Host, obj: Any, busy_apps: tuple[str, ...] | None = No
                 domains[sid] = str(p["DomainName"])
         sessions = [replace(s, domain=domains.get(s.id, s.domain)) for s in sessions]
     if busy_apps is not None:
-        sessions = _attach_apps(sessions, props.get("Apps") or [], busy_apps)
+        sessions = _attach_apps(sessions, psjson.as_list(props.get("Apps")), busy_apps)
     return HostQuery(
         sessions=sessions,
         computer_name=str(props["ComputerName"]) if props.get("ComputerName") else None,
@@ -156,12 +157,18 @@ def _attach_apps(sessions: list[Session], reported: list[Any], busy_apps: tuple[
 def _confirmed_outcome(action: str, check: dict[str, Any]) -> tuple[Outcome, str]:
     """What act.ps1's confirmation read means: done (verified), pending or stuck."""
     from mpremote.errors import ParseError
-    from mpremote.quser import is_no_sessions, parse_quser
+    from mpremote.quser import is_last_session_gone, parse_quser
 
     code = _as_int(check.get("QuserExitCode"), 0) or 0
     stderr = str(check.get("QuserStderr") or "")
-    if code != 0 and not is_no_sessions(stderr, code):
-        return Outcome.PENDING, f"not verified: quser failed (exit {code}): {stderr.strip()[:150] or 'no output'}"
+    if code != 0:
+        # Only quser's own "No User exists for *" (a known text, docs/lab.md) proves that the
+        # last session is gone; any other failure proves nothing either way.
+        if not is_last_session_gone(stderr, code):
+            return Outcome.PENDING, f"not verified: quser failed (exit {code}): {stderr.strip()[:150] or 'no output'}"
+        if action == "logoff":
+            return Outcome.DONE, "gone (verified)"
+        return Outcome.PENDING, "no longer listed by quser (logged off?), not seen disconnected"
     if check.get("Confirmed") is True:
         return Outcome.DONE, "gone (verified)" if action == "logoff" else "disconnected (verified)"
     after = str(check.get("After") or "")
@@ -186,6 +193,7 @@ def _actions_from_output(
     PowerShell as OEM text read as cp1252 (``AccŠs refus‚``); they are repaired here."""
     from mpremote.quser_lang import repair_if_damaged
 
+    output = psjson.rows(output)
     by_id = {s.id: s for s in sent}
     actions: list[SessionAction] = []
     seen: set[int] = set()
@@ -330,14 +338,17 @@ def run_host_job(
             host, username=username, password=password, settings=spec.settings, deadline_remaining=remaining
         ) as conn:
             query_params: dict[str, Any] = {"IncludeWms": spec.backend != "quser"}
+            if not psjson.JSON_ANSWERS:
+                query_params["NoJson"] = True
             if spec.wants_apps:
                 from mpremote.apps import DESKTOP_PROCESSES
 
                 query_params.update(IncludeApps=True, IgnoreApps=list(DESKTOP_PROCESSES))
             query_out = conn.run_script(QUERY, query_params)
-            if not query_out.output:
+            answer = psjson.rows(query_out.output)
+            if not answer:
                 raise RemoteError("the query script returned nothing: " + "; ".join(query_out.errors)[:200])
-            query = interpret_query(host, query_out.output[0], spec.busy_apps if spec.wants_apps else None)
+            query = interpret_query(host, answer[0], spec.busy_apps if spec.wants_apps else None)
             result.sessions = query.sessions
             backend = choose_backend(spec.backend, query)
             result.facts = {
@@ -398,6 +409,8 @@ def run_host_job(
                 for s in chosen
             ]
             params: dict[str, Any] = {"Action": spec.command.value, "Backend": backend, "Targets": targets}
+            if not psjson.JSON_ANSWERS:
+                params["NoJson"] = True
             if spec.command.info.needs_text:
                 params["Text"] = spec.text or ""
                 params["MessageSeconds"] = int(spec.message_seconds)

@@ -50,6 +50,7 @@ from mpremote.session import Session
 
 __all__ = [
     "QuserParseError",
+    "is_last_session_gone",
     "is_no_sessions",
     "parse_idle",
     "parse_quser",
@@ -183,6 +184,21 @@ def is_no_sessions(stderr: str, exit_code: int) -> bool:
     if not text or len(text) > 200:
         return False
     return any(p.search(text) for p in _NO_USER_PATTERNS)
+
+
+def is_last_session_gone(stderr: str, exit_code: int) -> bool:
+    """True only when quser failed with exactly its "No User exists for *" message in a
+    language of :data:`mpremote.quser_lang.NO_USER_TEXTS` (spacing aside).
+
+    Stricter than :func:`is_no_sessions`, on purpose: after a log-off this failure is taken
+    as proof that the session is gone, so any other failure (RPC errors, access denied, a
+    language whose text has no source yet) must leave the session unconfirmed."""
+    from mpremote.quser_lang import NO_USER_TEXTS
+
+    if exit_code == 0:
+        return False
+    text = " ".join(stderr.split())
+    return any(text == known for texts in NO_USER_TEXTS.values() for known in texts)
 
 
 def _lines(text: str) -> list[tuple[int, str]]:

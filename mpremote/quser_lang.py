@@ -23,6 +23,7 @@ __all__ = [
     "ANSI_CODEPAGE",
     "IDLE_NONE_WORDS",
     "KNOWN_HEADERS",
+    "NO_USER_TEXTS",
     "STATE_WORDS",
     "KnownHeader",
     "ansi_decode",
@@ -50,6 +51,14 @@ class KnownHeader:
     #: The host's usual OEM code page for that language (repairs use it unless told otherwise).
     oem_codepage: int = 850
 
+
+#: What ``quser`` (no argument) prints on stderr, exiting 1, when no user session is left on the
+#: host, per display language: the only quser failure that proves a logged-off session gone.
+#: Only texts with a public source are here (docs/lab.md names them); a host whose language
+#: is missing reports such a log-off unconfirmed rather than guessed done.
+NO_USER_TEXTS: dict[str, tuple[str, ...]] = {
+    "en": ("No User exists for *",),
+}
 
 #: Whole translated header lines. Sources: tests/unit/data/captures/manifest.json.
 KNOWN_HEADERS: tuple[KnownHeader, ...] = (

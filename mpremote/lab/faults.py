@@ -10,7 +10,17 @@ import fnmatch
 from dataclasses import dataclass
 
 TRANSPORT_FAULTS = ("refuse", "hang", "slow", "http500", "wsman-fault", "auth-fail", "bad-cert")
-CONTENT_FAULTS = ("garbage-quser", "no-sessions", "access-denied", "vanish", "reuse", "stuck", "slow-logoff")
+CONTENT_FAULTS = (
+    "garbage-quser",
+    "no-sessions",
+    "access-denied",
+    "vanish",
+    "reuse",
+    "stuck",
+    "slow-logoff",
+    "no-json",
+    "quser-fails-after-logoff",
+)
 FAULT_KINDS = TRANSPORT_FAULTS + CONTENT_FAULTS
 
 

@@ -50,6 +50,8 @@ class HostState:
         self.clock = clock
         #: Log-offs accepted but not complete yet (``slow-logoff``): session id -> due time.
         self._logging_off: dict[int, float] = {}
+        #: A log-off was accepted on this host (the ``quser-fails-after-logoff`` fault).
+        self.logged_off = False
         self.name = spec.name
         self.locale = get_locale(spec.locale)
         self.operator_user = operator_user
@@ -189,6 +191,7 @@ class HostState:
     def _logoff(self, s: SessionSpec) -> None:
         """End the session: at once, after ``slow-logoff:MS``, or never (``stuck``: Down)."""
         slow = next((f.slow_ms for f in self.spec.faults if f.kind == "slow-logoff"), None)
+        self.logged_off = True
         if self.spec.has_fault("stuck"):
             self._sessions[s.id] = dataclasses.replace(s, state="down")
             self._emit("logoff", s, completes="never")

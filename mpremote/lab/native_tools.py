@@ -53,11 +53,14 @@ class NativeTools(HostState):
             "127.0.0.1",
             ".",
         }:
-            result.err("Error 0x000006BA enumerating sessionnames")
-            result.err(self.locale.error(RPC_UNAVAILABLE, "The RPC server is unavailable."))
-            result.exit_code = NATIVE_FAILURE
+            self._rpc_failure(result)
             return True
         return False
+
+    def _rpc_failure(self, result: NativeResult) -> None:
+        result.err("Error 0x000006BA enumerating sessionnames")
+        result.err(self.locale.error(RPC_UNAVAILABLE, "The RPC server is unavailable."))
+        result.exit_code = NATIVE_FAILURE
 
     def read_over_remoting(self, result: NativeResult) -> NativeResult:
         """What a Windows PowerShell remoting session makes of a native command's output: it
@@ -76,6 +79,9 @@ class NativeTools(HostState):
             return result
         words, switches = self._split_args(args)
         if self._foreign_server(switches, result):
+            return result
+        if self.logged_off and self.spec.has_fault("quser-fails-after-logoff"):
+            self._rpc_failure(result)  # any failure but "No User exists for *"
             return result
         target = words[0] if words else "*"
         users = [s for s in self._sessions.values() if s.username]

@@ -1,11 +1,16 @@
 """Python twins of the project's own PowerShell scripts (``mpremote/remote/scripts``).
 
 A real host runs ``query.ps1``/``act.ps1`` with PowerShell; the lab recognises them by their
-exact text (read from the package at every call, so an edited script is still recognised,
+exact text (composed from the package at every call by the client's own loader,
+``mpremote.remote.scripts.compose``, so an edited script or fragment is still recognised,
 line endings normalised) and runs a twin that calls the same emulated ``quser``/``logoff``/
-``tsdiscon``/``msg``/``*-WmsSession`` primitives and returns objects with the same property
-names, order and types as the PowerShell would. A script the lab does not recognise is
-interpreted line by line instead (``interpreter.py``), and fails there like any unknown text.
+``tsdiscon``/``msg``/``*-WmsSession`` primitives and builds objects with the same property
+names, order and types as the PowerShell would. Like the scripts' ``Write-Result``, the twin
+answers with the one JSON string Windows PowerShell 5.1's ``ConvertTo-Json -Compress`` prints
+for those objects (``psjson51.py``), or, on a host without ``ConvertTo-Json`` (the
+``no-json`` fault) or when the caller passed ``-NoJson``, with the objects themselves. A
+script the lab does not recognise is interpreted line by line instead (``interpreter.py``),
+and fails there like any unknown text.
 
 If a script changes in ways its twin does not know, the twin is wrong: keep the two in step.
 """
@@ -15,12 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from psrpcore.types import ErrorCategory
 
-from mpremote.lab import contract
+from mpremote.lab import contract, psjson51
 from mpremote.lab.psobjects import custom_object
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,9 +39,23 @@ def normalise(text: str) -> str:
 
 
 def script_text(name: str) -> str:
-    """The packaged script's current text (read each time: tiny, and edits must be seen)."""
-    raw = resources.files("mpremote.remote").joinpath("scripts", name).read_text(encoding="utf-8")
-    return normalise(raw)
+    """The packaged script's current text as sent, fragments included (composed each time:
+    tiny, and edits must be seen)."""
+    from mpremote.remote.scripts import compose
+
+    return normalise(compose(name))
+
+
+#: Write-Result's ``ConvertTo-Json -Depth`` in the scripts (``scripts/result.ps1``).
+JSON_DEPTH = 4
+
+
+def write_result(host: EmulatedHost, params: dict[str, Any], value: Any) -> list[Any]:
+    """Write-Result: one JSON string as 5.1 prints it, or where ConvertTo-Json is missing
+    (``no-json``) or ``-NoJson`` was passed, the value as it is (a list unrolled)."""
+    if not params.get("NoJson") and not host.spec.has_fault("no-json"):
+        return [psjson51.convert_to_json(value, JSON_DEPTH)]
+    return list(value) if isinstance(value, list) else [value]
 
 
 def match(commands: list[contract.CommandSpec]) -> Twin | None:
@@ -172,7 +190,7 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
     """query.ps1: quser's stdout/stderr read in the OEM code page (Invoke-Quser), plus
     Get-WmsSession -All if present."""
     try:
-        params = bind(spec, ["IncludeWms", "IncludeApps", "IgnoreApps"])
+        params = bind(spec, ["IncludeWms", "IncludeApps", "IgnoreApps", "NoJson"])
     except BindingError as exc:
         return _run_failed(exc.spec)
     include = params.get("IncludeWms", True)
@@ -202,7 +220,9 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
         ]
     domain, _, user = operator.rpartition("\\")  # "LAB\\ana" -> ("LAB", "ana"); "ana" -> ("", "ana")
     return contract.PipelineResult(
-        output=[
+        output=write_result(
+            host,
+            params,
             custom_object(
                 ComputerName=host.computer_name,
                 OperatorUser=user,
@@ -216,8 +236,8 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
                 WmsAvailable=wms is not None,
                 WmsSessions=wms,
                 Apps=_query_apps(host, wms, params.get("IgnoreApps")) if include_apps else None,
-            )
-        ]
+            ),
+        )
     )
 
 
@@ -248,7 +268,7 @@ def _query_apps(host: EmulatedHost, wms: list[Any] | None, ignore: Any) -> list[
 
 # --------------------------------------------------------------------------- act.ps1
 
-_ACT_PARAMS = ["Action", "Backend", "Targets", "Text", "MessageSeconds", "ConfirmMs", "DeadlineMs"]
+_ACT_PARAMS = ["Action", "Backend", "Targets", "Text", "MessageSeconds", "ConfirmMs", "DeadlineMs", "NoJson"]
 _ACTIONS = ("logoff", "disconnect", "message", "lock", "unlock")
 #: act.ps1's Start-Sleep between two confirmation reads.
 _CONFIRM_POLL_S = 0.25
@@ -401,8 +421,8 @@ def run_act(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> co
         now = host.clock()
         if deadline_ms > 0:  # never past DeadlineMs from the script's start
             budget = min(budget, started + deadline_ms / 1000.0 - now)
-        return _confirm(host, action, acted, out, errors, now, budget)
-    return contract.PipelineResult(output=out, errors=errors)
+        return _confirm(host, action, acted, out, errors, now, budget, params)
+    return contract.PipelineResult(output=write_result(host, params, out), errors=errors)
 
 
 # --------------------------------------------------------------------------- act.ps1: confirmation
@@ -440,6 +460,7 @@ def _confirm(
     errors: list[contract.ErrorSpec],
     start: float,
     budget: float,
+    params: dict[str, Any],
 ) -> contract.PipelineResult:
     """One pass of act.ps1's confirmation loop; when sessions are still there and time is
     left, the pipeline goes on running (``resume``) until the read that would find them gone
@@ -453,7 +474,8 @@ def _confirm(
         for a in acted:
             row = find_session_row(stdout, a.id, a.user, a.logon) if result.exit_code == 0 else None
             if action == "logoff":
-                a.confirmed = row is None
+                # Gone only when quser ran and no longer lists it (a failing quser proves nothing).
+                a.confirmed = result.exit_code == 0 and row is None
             else:
                 words = {w.casefold() for w in row[1:].split(" ") if w} if row is not None else set()
                 a.confirmed = row is not None and a.session_name.casefold() not in words
@@ -470,7 +492,7 @@ def _confirm(
                 else max(_CONFIRM_POLL_S, math.ceil(longest / _CONFIRM_POLL_S) * _CONFIRM_POLL_S)
             )
             return contract.PipelineResult(
-                resume=lambda: _confirm(host, action, acted, out, errors, start, budget),
+                resume=lambda: _confirm(host, action, acted, out, errors, start, budget, params),
                 resume_after=min(left, need),
             )
         stderr = "\n".join(result.stderr)
@@ -485,4 +507,4 @@ def _confirm(
             )
             for a in acted
         ]
-    return contract.PipelineResult(output=out + confirm, errors=errors)
+    return contract.PipelineResult(output=write_result(host, params, out + confirm), errors=errors)

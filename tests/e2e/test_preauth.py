@@ -11,7 +11,8 @@ import pytest
 from mpremote.errors import AuthError
 from mpremote.lab import auth as lab_auth
 from mpremote.lab.server import Lab
-from mpremote.remote.connection import Connection, ConnectionSettings
+from mpremote.remote import psjson
+from mpremote.remote.connection import Connection, ConnectionSettings, properties
 from mpremote.remote.scripts import QUERY
 from mpremote.targets import load_targets
 from tests.support.helpers import SECRET, start_lab
@@ -28,11 +29,11 @@ def _query(lab: Lab, *, preemptive: bool, password: str = SECRET) -> tuple[int, 
     with Connection(host, username=host.username, password=password, settings=settings) as conn:
         out = conn.run_script(QUERY, {"IncludeWms": True}).output
         auth = conn._wsman.transport.session.auth
-    return lab.request_count() - before, out[0], auth
+    return lab.request_count() - before, psjson.rows(out)[0], auth
 
 
 def _computer_name(row: Any) -> str:
-    return str(row.adapted_properties.get("ComputerName") or row.extended_properties.get("ComputerName"))
+    return str(properties(row).get("ComputerName"))
 
 
 @pytest.mark.parametrize(("tls", "saved_from", "saved_to"), [(True, 7, 6), (False, 8, 7)])

@@ -1,7 +1,12 @@
-"""The twins of query.ps1 and act.ps1: same shape as the PowerShell, and act's re-verification."""
+"""The twins of query.ps1 and act.ps1: same shape as the PowerShell, and act's re-verification.
+
+The twins answer as the scripts do (Write-Result): one JSON string; :func:`answer` reads it
+into rows whose keys keep the JSON's order, so the tests check names, order and values.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,15 +21,30 @@ from tests.emulator.test_hostmodel_commands import ids, make_host
 ACT_FIELDS = ["Id", "UserName", "Outcome", "Denied", "ExitCode", "Detail"]
 
 
+class Row(dict[str, Any]):
+    """A JSON object with attribute access (``o.Outcome``), in the JSON's key order."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self[name]
+
+
 def names(obj: Any) -> list[str]:
+    if isinstance(obj, dict):
+        return list(obj)
     return [p.name for p in obj.PSObject.extended_properties]
 
 
-def query(host: EmulatedHost, **params: Any) -> PSCustomObject:
+def answer(r: PipelineResult) -> Any:
+    """The one JSON string a script twin answers with, decoded."""
+    assert len(r.output) == 1 and isinstance(r.output[0], str), r.output
+    return json.loads(r.output[0], object_hook=Row)
+
+
+def query(host: EmulatedHost, **params: Any) -> Any:
     text = scripts_twin.script_text("query.ps1").replace("\n", "\r\n")  # CRLF as a Windows checkout
     r = host.run_pipeline([CommandSpec(text, True, list(params.items()))], operator="LAB\\labadmin")
-    assert not r.errors and r.failure is None and len(r.output) == 1
-    return r.output[0]
+    assert not r.errors and r.failure is None
+    return answer(r)
 
 
 def targets_of(host: EmulatedHost, *wanted: int) -> list[dict[str, Any]]:
@@ -32,9 +52,19 @@ def targets_of(host: EmulatedHost, *wanted: int) -> list[dict[str, Any]]:
     return [{"Id": s.id, "UserName": s.username, "LogonText": s.logon_text} for s in rows if s.id in wanted]
 
 
-def act(host: EmulatedHost, action: str, backend: str, targets: list[Any], **more: Any) -> PipelineResult:
+class Acted:
+    """act.ps1's answer: its rows (``output``, decoded from the one JSON string) and errors."""
+
+    def __init__(self, r: PipelineResult) -> None:
+        self.failure = r.failure
+        self.errors = r.errors
+        self.output: list[Any] = answer(r) if r.failure is None else []
+
+
+def act(host: EmulatedHost, action: str, backend: str, targets: list[Any], **more: Any) -> Acted:
     params = [("Action", action), ("Backend", backend), ("Targets", targets), *more.items()]
-    return host.run_pipeline([CommandSpec(scripts_twin.script_text("act.ps1"), True, params)], operator="labadmin")
+    r = host.run_pipeline([CommandSpec(scripts_twin.script_text("act.ps1"), True, params)], operator="labadmin")
+    return Acted(r)
 
 
 def test_query_twin_shape() -> None:
@@ -186,3 +216,52 @@ def test_raw_quser_over_remoting_is_damaged_and_the_parser_repairs_it() -> None:
     raw = host.run_pipeline([CommandSpec("quser", False, [])], operator="labadmin").output
     assert "NOMBRE SESIàN" in raw[0] and any("mar¡a jos‚" in line for line in raw)
     assert "maría josé" in [s.username for s in parse_quser("\n".join(raw), oem_codepage=850)]
+
+
+# --- Write-Result: JSON as Windows PowerShell 5.1 prints it, or objects without ConvertTo-Json ---
+
+
+def test_act_answer_is_one_compressed_json_array_escaped_as_5_1_does() -> None:
+    host, _ = make_host()
+    params = [("Action", "logoff"), ("Backend", "quser"), ("Targets", [{"Id": 2, "UserName": "o'neil <&>"}])]
+    r = host.run_pipeline([CommandSpec(scripts_twin.script_text("act.ps1"), True, params)], operator="labadmin")
+    assert r.output == [
+        '[{"Id":2,"UserName":"o\\u0027neil \\u003c\\u0026\\u003e","Outcome":"vanished","Denied":false,'
+        '"ExitCode":null,"Detail":"session no longer belongs to this user; left alone"}]'
+    ]
+
+
+def test_act_answer_with_no_rows_is_an_empty_json_array() -> None:
+    host, _ = make_host()
+    assert act(host, "logoff", "quser", []).output == []
+
+
+@pytest.mark.parametrize("how", ["fault", "parameter"])
+def test_without_convertto_json_the_twins_answer_with_the_objects(how: str) -> None:
+    """A host without ConvertTo-Json (``no-json``), or a caller passing -NoJson, gets the
+    objects as before: the same names, order and values as the JSON, one object per row."""
+    host, _ = make_host("no-json") if how == "fault" else make_host()
+    more = [("NoJson", True)] if how == "parameter" else []
+    json_host, _ = make_host()
+    text = scripts_twin.script_text("query.ps1")
+    objects = host.run_pipeline([CommandSpec(text, True, more)], operator="LAB\\labadmin").output
+    as_json = answer(json_host.run_pipeline([CommandSpec(text, True)], operator="LAB\\labadmin"))
+    assert len(objects) == 1 and isinstance(objects[0], PSCustomObject)
+    assert names(objects[0]) == names(as_json)
+    assert objects[0].QuserStdout == as_json.QuserStdout
+    assert [names(w) for w in objects[0].WmsSessions] == [names(w) for w in as_json.WmsSessions]
+    targets = targets_of(json_host, 2, 3)
+    params = [("Action", "logoff"), ("Backend", "quser"), ("Targets", targets), *more]
+    rows = host.run_pipeline([CommandSpec(scripts_twin.script_text("act.ps1"), True, params)], operator="labadmin")
+    assert [(o.Id, o.Outcome) for o in rows.output] == [(2, "done"), (3, "done")]
+
+
+def test_confirmation_after_logoff_is_not_proof_when_quser_fails_otherwise() -> None:
+    """``quser-fails-after-logoff``: after the log-off quser fails with an RPC error, not "No
+    User exists": the session is not confirmed gone (the client reports it unconfirmed)."""
+    host, events = make_host("quser-fails-after-logoff")
+    r = act(host, "logoff", "quser", targets_of(host, 2), ConfirmMs=1000)
+    done, check = r.output
+    assert (done.Id, done.Outcome) == (2, "done") and [e["id"] for e in events] == [2]
+    assert (check.Check, check.Id, check.Confirmed, check.QuserExitCode) == ("confirm", 2, False, 1)
+    assert "RPC" in check.QuserStderr

@@ -167,8 +167,15 @@ def targets(host: EmulatedHost, *wanted: int) -> list[dict[str, Any]]:
     ]
 
 
+def rows(result: PipelineResult) -> list[Any]:
+    """act.ps1's answer (one JSON string), decoded."""
+    from tests.emulator.test_hostmodel_twins import answer
+
+    return list(answer(result))
+
+
 def checks(result: PipelineResult) -> dict[int, Any]:
-    return {o.Id: o for o in result.output if getattr(o, "Check", None) == "confirm"}
+    return {o.Id: o for o in rows(result) if o.get("Check") == "confirm"}
 
 
 def test_confirmation_sees_an_ordinary_logoff_gone_at_once() -> None:
@@ -184,7 +191,7 @@ def test_confirmation_waits_for_a_slow_logoff_without_blocking_and_then_sees_it_
     assert r.resume is not None and 0 < r.resume_after <= 0.5  # comes back when it is due, not at 5 s
     final = r.finish()
     assert checks(final)[2].Confirmed is True
-    assert [o.Outcome for o in final.output if getattr(o, "Check", None) is None] == ["done"]
+    assert [o.Outcome for o in rows(final) if o.get("Check") is None] == ["done"]
 
 
 def test_confirmation_gives_up_at_the_end_of_the_wait_and_shows_the_row() -> None:

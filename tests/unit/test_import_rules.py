@@ -1,8 +1,8 @@
 """The layers stay layers: import rules read from the source (every import, deferred ones too).
 
 * the emulated lab imports from the client only ``errors`` and the YAML loader (and the
-  shared quser vocabulary, data both sides must agree on), so it stays an independent
-  ground truth;
+  shared quser vocabulary, data both sides must agree on, and the script loader, so it
+  recognises the scripts exactly as they are sent), so it stays an independent ground truth;
 * only ``remote/`` imports pypsrp (the one place lower-layer errors are translated);
 * nothing outside ``cli/`` imports ``cli`` (the CLI is a layer over the library);
 * no import cycles between modules (``if TYPE_CHECKING:`` imports are types, not imports).
@@ -16,8 +16,16 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "mpremote"
 
 #: What the lab may import from the client. ``quser_lang`` is data (quser's headers and
-#: state words per language, OEM code-page mangling) that the lab prints and the client reads.
-LAB_MAY_IMPORT = ("mpremote.lab", "mpremote.errors", "mpremote.targets.yamlload", "mpremote.quser_lang")
+#: state words per language, OEM code-page mangling) that the lab prints and the client reads;
+#: ``remote.scripts`` composes the scripts from their fragments, for the client to send and
+#: the lab to recognise (text only: it imports no pypsrp).
+LAB_MAY_IMPORT = (
+    "mpremote.lab",
+    "mpremote.errors",
+    "mpremote.targets.yamlload",
+    "mpremote.quser_lang",
+    "mpremote.remote.scripts",
+)
 
 
 def _module_name(path: Path) -> str:

@@ -16,6 +16,10 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
+from mpremote.remote.scripts import SCRIPTS as SENT
+from mpremote.remote.scripts import script_text
+
+#: Every packaged .ps1 file: the scripts and the fragments they include, each on its own.
 SCRIPTS = sorted(
     p.name for p in resources.files("mpremote.remote").joinpath("scripts").iterdir() if p.name.endswith(".ps1")
 )
@@ -65,8 +69,23 @@ def test_script_parses_and_needs_nothing_newer_than_powershell_3(name: str) -> N
     assert newer_than_3(source) == []
 
 
+@pytest.mark.parametrize("name", SENT)
+def test_composed_script_as_sent_parses_and_needs_nothing_newer_than_powershell_3(name: str) -> None:
+    source = script_text(name)
+    assert "# mpremote:include" not in source  # every fragment was put in place
+    assert newer_than_3(source) == []
+
+
 def test_both_scripts_are_checked() -> None:
-    assert {"query.ps1", "act.ps1"} <= set(SCRIPTS)
+    assert {"query.ps1", "act.ps1", "quser.ps1", "result.ps1"} <= set(SCRIPTS)
+    assert set(SENT) == {"query.ps1", "act.ps1"}
+
+
+@pytest.mark.parametrize("name", SENT)
+def test_shared_functions_are_defined_once_in_the_composed_script(name: str) -> None:
+    source = script_text(name).lower()
+    for function in ("function invoke-quser", "function write-result"):
+        assert source.count(function) == 1, f"{name}: {function}"
 
 
 @pytest.mark.parametrize(
@@ -136,9 +155,9 @@ def wms_calls(source: str) -> list[tuple[int, str, set[str]]]:
     return calls
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("name", SENT)
 def test_multipoint_calls_match_the_documented_signatures(name: str) -> None:
-    source = resources.files("mpremote.remote").joinpath("scripts", name).read_text(encoding="utf-8")
+    source = script_text(name)
     for line, cmdlet, params in wms_calls(source):
         sets, optional = WMS_REFERENCE[cmdlet]
         used = params - COMMON
@@ -149,6 +168,6 @@ def test_multipoint_calls_match_the_documented_signatures(name: str) -> None:
 
 
 def test_the_signature_check_sees_the_calls() -> None:
-    source = resources.files("mpremote.remote").joinpath("scripts", "act.ps1").read_text(encoding="utf-8")
+    source = script_text("act.ps1")
     assert {c for _, c, _ in wms_calls(source)} >= {"get-wmssession", "close-wmssession", "disconnect-wmssession"}
     assert wms_calls("Close-WmsSession -Id 3")[0][2] == {"id"}  # and would refuse this one

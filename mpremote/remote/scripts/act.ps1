@@ -1,10 +1,11 @@
-# mpremote act (v1). Logs off, disconnects, messages, locks or unlocks the given sessions.
+# mpremote act (v2). Logs off, disconnects, messages, locks or unlocks the given sessions.
 # For every target it first re-checks, immediately before acting, that the session id
 # still belongs to the user (and logon time) seen by the query; otherwise it reports
 # 'vanished' and does nothing to that id. User names and message text arrive only as
 # PSRP parameters; the message reaches msg.exe on its standard input, never its command line.
 # With ConfirmMs > 0, log-offs and disconnects are then confirmed (see the end); DeadlineMs
 # (from the script's start) bounds that wait so the whole call ends inside the caller's deadline.
+# The answer is one JSON string: an array of rows (Write-Result).
 param(
     [Parameter(Mandatory = $true)][ValidateSet('logoff', 'disconnect', 'message', 'lock', 'unlock')][string]$Action,
     [Parameter(Mandatory = $true)][ValidateSet('quser', 'wms')][string]$Backend,
@@ -12,50 +13,14 @@ param(
     [string]$Text = '',
     [int]$MessageSeconds = 60,
     [int]$ConfirmMs = 0,
-    [int]$DeadlineMs = 0
+    [int]$DeadlineMs = 0,
+    [switch]$NoJson
 )
 $ErrorActionPreference = 'Continue'
 $started = [DateTime]::UtcNow
 
-# quser prints in the host's OEM code page (850 in western Europe, 437 in the US). A remoting
-# session has no console, and '& quser' would decode those bytes as ANSI (1252): 'SESIÓN'
-# would arrive as 'SESIàN' and 'maría' as 'mar¡a'. So quser is started here with its output
-# read in the OEM code page. ReadAs is 'oem', or 'native' when that failed and '& quser' ran.
-function Invoke-Quser([string[]]$Arguments) {
-    $oem = 0
-    try {
-        $oem = [int](Get-ItemProperty -Path 'HKLM:\SYSTEM\CurrentControlSet\Control\Nls\CodePage' -Name OEMCP -ErrorAction Stop).OEMCP
-    } catch { }
-    if ($oem -le 0) { $oem = [System.Globalization.CultureInfo]::CurrentCulture.TextInfo.OEMCodePage }
-    try {
-        $enc = [System.Text.Encoding]::GetEncoding($oem)
-        $psi = New-Object System.Diagnostics.ProcessStartInfo
-        $psi.FileName = @(Get-Command -Name quser.exe -CommandType Application -ErrorAction Stop)[0].Path
-        $psi.Arguments = ($Arguments -join ' ')
-        $psi.UseShellExecute = $false
-        $psi.CreateNoWindow = $true
-        $psi.RedirectStandardOutput = $true
-        $psi.RedirectStandardError = $true
-        $psi.StandardOutputEncoding = $enc
-        $psi.StandardErrorEncoding = $enc
-        $p = [System.Diagnostics.Process]::Start($psi)
-        $out = $p.StandardOutput.ReadToEnd()
-        $err = $p.StandardError.ReadToEnd()
-        $p.WaitForExit()
-        return [PSCustomObject]@{ Out = @($out -split "`r?`n" | Where-Object { $_ -ne '' })
-            Err = @($err -split "`r?`n" | Where-Object { $_ -ne '' }); Exit = $p.ExitCode
-            CodePage = $oem; ReadAs = 'oem' }
-    } catch {
-        $o = New-Object System.Collections.Generic.List[string]
-        $e = New-Object System.Collections.Generic.List[string]
-        & quser @Arguments 2>&1 | ForEach-Object {
-            if ($_ -is [System.Management.Automation.ErrorRecord]) { $e.Add($_.ToString()) }
-            else { $o.Add([string]$_) }
-        }
-        return [PSCustomObject]@{ Out = $o.ToArray(); Err = $e.ToArray(); Exit = $LASTEXITCODE
-            CodePage = $oem; ReadAs = 'native' }
-    }
-}
+# mpremote:include quser.ps1
+# mpremote:include result.ps1
 
 function Test-SessionOwner([int]$Id, [string]$User, [string]$Logon) {
     if ($Backend -eq 'wms') {
@@ -96,82 +61,93 @@ function Find-SessionRow([string[]]$Lines, [int]$Id, [string]$User, [string]$Log
     return $null
 }
 
+# Every row of the answer; sent at the end as one JSON string (Write-Result), also when
+# something throws half-way (finally), so what was done is always reported.
+$rows = New-Object System.Collections.Generic.List[object]
 $acted = New-Object System.Collections.Generic.List[object]
-foreach ($t in $Targets) {
-    $id = [int]$t.Id
-    $user = [string]$t.UserName
-    $logon = [string]$t.LogonText
-    if (-not (Test-SessionOwner $id $user $logon)) {
-        [PSCustomObject]@{ Id = $id; UserName = $user; Outcome = 'vanished'; Denied = $false;
-            ExitCode = $null; Detail = 'session no longer belongs to this user; left alone' }
-        continue
-    }
-    $output = @()
-    $code = 0
-    try {
-        if ($Action -eq 'message') {
-            $output = @($Text | & msg $id "/time:$MessageSeconds" 2>&1)
-            $code = $LASTEXITCODE
-        } elseif ($Action -eq 'lock') {
-            $output = @(Lock-WmsSession -SessionId $id -Message $Text -ErrorAction Stop 2>&1)
-        } elseif ($Action -eq 'unlock') {
-            $output = @(Unlock-WmsSession -SessionId $id -ErrorAction Stop 2>&1)
-        } elseif ($Backend -eq 'wms' -and $Action -eq 'logoff') {
-            $output = @(Close-WmsSession -SessionId $id -Confirm:$false -ErrorAction Stop 2>&1)
-        } elseif ($Backend -eq 'wms') {
-            $output = @(Disconnect-WmsSession -SessionId $id -Confirm:$false -ErrorAction Stop 2>&1)
-        } elseif ($Action -eq 'logoff') {
-            $output = @(& logoff $id 2>&1)
-            $code = $LASTEXITCODE
-        } else {
-            $output = @(& tsdiscon $id 2>&1)
-            $code = $LASTEXITCODE
+try {
+    foreach ($t in $Targets) {
+        $id = [int]$t.Id
+        $user = [string]$t.UserName
+        $logon = [string]$t.LogonText
+        if (-not (Test-SessionOwner $id $user $logon)) {
+            $rows.Add([PSCustomObject]@{ Id = $id; UserName = $user; Outcome = 'vanished'; Denied = $false;
+                ExitCode = $null; Detail = 'session no longer belongs to this user; left alone' })
+            continue
         }
-    } catch {
-        $output = @($_.ToString())
-        $code = -1
-    }
-    $detail = (($output | ForEach-Object { $_.ToString() }) -join ' ').Trim()
-    [PSCustomObject]@{
-        Id = $id; UserName = $user
-        Outcome = $(if ($code -eq 0) { 'done' } else { 'failed' })
-        Denied = ($code -ne 0 -and ($detail -match '\[5\]' -or $detail -match 'denied'))
-        ExitCode = $code; Detail = $detail
-    }
-    if ($code -eq 0) {
-        $acted.Add([PSCustomObject]@{ Id = $id; UserName = $user; LogonText = $logon
-            SessionName = [string]$t.SessionName; Confirmed = $false; After = '' })
-    }
-}
-
-# Confirmation: re-read quser until every session acted on is gone (logoff) or lists no
-# session name any more (disconnect: Windows blanks it), or ConfirmMs has passed. One
-# object per session: Check = 'confirm', Confirmed, and the header + row still listed.
-if ($ConfirmMs -gt 0 -and $acted.Count -gt 0 -and ($Action -eq 'logoff' -or $Action -eq 'disconnect')) {
-    $until = [DateTime]::UtcNow.AddMilliseconds($ConfirmMs)
-    if ($DeadlineMs -gt 0 -and $started.AddMilliseconds($DeadlineMs) -lt $until) { $until = $started.AddMilliseconds($DeadlineMs) }
-    while ($true) {
-        $q = Invoke-Quser -Arguments @()
-        $qout = @($q.Out); $qerr = @($q.Err); $qexit = $q.Exit
-        $open = 0
-        foreach ($a in $acted) {
-            $row = $null
-            if ($qexit -eq 0) { $row = Find-SessionRow $qout $a.Id $a.UserName $a.LogonText }
-            if ($Action -eq 'logoff') {
-                $a.Confirmed = ($null -eq $row)
+        $output = @()
+        $code = 0
+        try {
+            if ($Action -eq 'message') {
+                $output = @($Text | & msg $id "/time:$MessageSeconds" 2>&1)
+                $code = $LASTEXITCODE
+            } elseif ($Action -eq 'lock') {
+                $output = @(Lock-WmsSession -SessionId $id -Message $Text -ErrorAction Stop 2>&1)
+            } elseif ($Action -eq 'unlock') {
+                $output = @(Unlock-WmsSession -SessionId $id -ErrorAction Stop 2>&1)
+            } elseif ($Backend -eq 'wms' -and $Action -eq 'logoff') {
+                $output = @(Close-WmsSession -SessionId $id -Confirm:$false -ErrorAction Stop 2>&1)
+            } elseif ($Backend -eq 'wms') {
+                $output = @(Disconnect-WmsSession -SessionId $id -Confirm:$false -ErrorAction Stop 2>&1)
+            } elseif ($Action -eq 'logoff') {
+                $output = @(& logoff $id 2>&1)
+                $code = $LASTEXITCODE
             } else {
-                $words = if ($null -ne $row) { @($row.Substring(1).Split(' ', [StringSplitOptions]::RemoveEmptyEntries)) } else { @() }
-                $a.Confirmed = ($null -ne $row) -and -not ($words -contains $a.SessionName)
+                $output = @(& tsdiscon $id 2>&1)
+                $code = $LASTEXITCODE
             }
-            $a.After = $(if ($null -ne $row) { $qout[0] + "`n" + $row } else { '' })
-            if (-not $a.Confirmed) { $open++ }
+        } catch {
+            $output = @($_.ToString())
+            $code = -1
         }
-        $left = ($until - [DateTime]::UtcNow).TotalMilliseconds
-        if ($open -eq 0 -or $qexit -ne 0 -or $left -le 0) { break }
-        Start-Sleep -Milliseconds ([int][Math]::Min(250, $left))
+        $detail = (($output | ForEach-Object { $_.ToString() }) -join ' ').Trim()
+        $rows.Add([PSCustomObject]@{
+            Id = $id; UserName = $user
+            Outcome = $(if ($code -eq 0) { 'done' } else { 'failed' })
+            Denied = ($code -ne 0 -and ($detail -match '\[5\]' -or $detail -match 'denied'))
+            ExitCode = $code; Detail = $detail
+        })
+        if ($code -eq 0) {
+            $acted.Add([PSCustomObject]@{ Id = $id; UserName = $user; LogonText = $logon
+                SessionName = [string]$t.SessionName; Confirmed = $false; After = '' })
+        }
     }
-    foreach ($a in $acted) {
-        [PSCustomObject]@{ Check = 'confirm'; Id = $a.Id; Confirmed = $a.Confirmed; After = $a.After
-            QuserExitCode = $qexit; QuserStderr = ($qerr -join "`n") }
+
+    # Confirmation: re-read quser until every session acted on is gone (logoff) or lists no
+    # session name any more (disconnect: Windows blanks it), or ConfirmMs has passed. One
+    # object per session: Check = 'confirm', Confirmed, and the header + row still listed.
+    if ($ConfirmMs -gt 0 -and $acted.Count -gt 0 -and ($Action -eq 'logoff' -or $Action -eq 'disconnect')) {
+        $until = [DateTime]::UtcNow.AddMilliseconds($ConfirmMs)
+        if ($DeadlineMs -gt 0 -and $started.AddMilliseconds($DeadlineMs) -lt $until) { $until = $started.AddMilliseconds($DeadlineMs) }
+        while ($true) {
+            $q = Invoke-Quser -Arguments @()
+            $qout = @($q.Out); $qerr = @($q.Err); $qexit = $q.Exit
+            $open = 0
+            foreach ($a in $acted) {
+                $row = $null
+                if ($qexit -eq 0) { $row = Find-SessionRow $qout $a.Id $a.UserName $a.LogonText }
+                if ($Action -eq 'logoff') {
+                    # Gone only when quser ran and no longer lists it. A failing quser proves
+                    # nothing here: the client counts the session gone only when the error is
+                    # quser's own "No User exists for *" in the host's language (the last
+                    # session has gone); any other failure leaves it unconfirmed.
+                    $a.Confirmed = ($qexit -eq 0) -and ($null -eq $row)
+                } else {
+                    $words = if ($null -ne $row) { @($row.Substring(1).Split(' ', [StringSplitOptions]::RemoveEmptyEntries)) } else { @() }
+                    $a.Confirmed = ($null -ne $row) -and -not ($words -contains $a.SessionName)
+                }
+                $a.After = $(if ($null -ne $row) { $qout[0] + "`n" + $row } else { '' })
+                if (-not $a.Confirmed) { $open++ }
+            }
+            $left = ($until - [DateTime]::UtcNow).TotalMilliseconds
+            if ($open -eq 0 -or $qexit -ne 0 -or $left -le 0) { break }
+            Start-Sleep -Milliseconds ([int][Math]::Min(250, $left))
+        }
+        foreach ($a in $acted) {
+            $rows.Add([PSCustomObject]@{ Check = 'confirm'; Id = $a.Id; Confirmed = $a.Confirmed; After = $a.After
+                QuserExitCode = $qexit; QuserStderr = ($qerr -join "`n") })
+        }
     }
+} finally {
+    Write-Result -Value $rows.ToArray()
 }

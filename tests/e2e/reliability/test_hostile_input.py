@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from mpremote.api import MSG_MAX_CHARS
 from mpremote.lab.server import Lab
-from mpremote.remote.connection import Connection, ConnectionSettings
+from mpremote.remote import psjson
+from mpremote.remote.connection import Connection, ConnectionSettings, properties
 from mpremote.remote.scripts import ACT, script_text
 from mpremote.targets import load_targets
 from tests.support.helpers import SECRET, effects, invoke, journal, run_cli, start_lab
@@ -86,11 +87,12 @@ def test_hostile_names_and_text_travel_as_parameters_only(lab: Lab, conn: Connec
     assert seen["script"] == script_text(ACT)
     assert seen["parameters"]["Text"] == text
     assert seen["parameters"]["Targets"][0]["UserName"] == user
+    rows = [properties(o) for o in psjson.rows(out.output)]
+    # The name comes back exactly, through 5.1's JSON escaping (\u0027, \u003c...) and back.
+    assert [r["UserName"] for r in rows] == [user]
     # A name that is not the session's owner never gets the session acted on.
     if user.strip().casefold() != target.username.casefold():
-        assert [o.adapted_properties.get("Outcome") or o.extended_properties.get("Outcome") for o in out.output] == [
-            "vanished"
-        ]
+        assert [r["Outcome"] for r in rows] == ["vanished"]
         assert len(lab.hosts[0].model.messages) == before
 
 
