@@ -61,3 +61,38 @@ def test_logging_off_the_last_session_is_verified_by_no_user_exists(start_lab, c
     (row,) = res.json()
     assert [s for s in user_sessions(de, "mp-lab-001") if s.username] == []  # gone, in truth
     assert row["error"]["kind"] == "unconfirmed" and {a["outcome"] for a in row["actions"]} == {"pending"}
+
+
+LAB = """\
+defaults: {multipoint: true, domain: LAB}
+hosts:
+  - name: json-host
+    sessions:
+      - {user: "o'neil", id: 2, session: "rdp-tcp#1", idle: 0, logon: "2025-04-28 07:55"}
+      - {user: "b&b", id: 3, state: disconnected, idle: 5m, logon: "2025-04-28 08:01"}
+  - name: objects-host
+    faults: [no-json]
+    sessions:
+      - {user: "o'neil", id: 2, session: "rdp-tcp#1", idle: 0, logon: "2025-04-28 07:55"}
+      - {user: "b&b", id: 3, state: disconnected, idle: 5m, logon: "2025-04-28 08:01"}
+"""
+
+
+def test_a_lab_file_host_without_convertto_json_and_names_5_1_escapes(tmp_path, start_lab, cli) -> None:
+    """A lab file can say a host lacks ConvertTo-Json; names with ' and & (which 5.1 writes
+    as \\u0027 and \\u0026) come out the same from the JSON host and the objects host."""
+    path = tmp_path / "lab-spec.yaml"
+    path.write_text(LAB, encoding="utf-8")
+    lab = start_lab(lab_file=path)
+    res = cli("sessions", lab.targets_path, "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    rows = {r["host"]: r for r in res.json()}
+    expected = [("b&b", 3), ("o'neil", 2)]
+    assert [x for x in _listed(rows["json-host"]) if x[1] in (2, 3)] == expected
+    assert [x for x in _listed(rows["objects-host"]) if x[1] in (2, 3)] == expected
+    res = cli("logoff", lab.targets_path, "--user", "o'neil", "--yes", "--format", "json")
+    assert res.exit_code == 0, res.stderr
+    assert sorted((e["host"], e["username"]) for e in journal_events(lab, "logoff")) == [
+        ("json-host", "o'neil"),
+        ("objects-host", "o'neil"),
+    ]
