@@ -50,6 +50,10 @@ if ($IncludeApps) {
         }
     }
 }
+# A list of none or one would be unrolled by a $(...) subexpression (to $null or the one
+# object); assigned from a method call it stays an array.
+$appList = $null
+if ($null -ne $apps) { $appList = $apps.ToArray() }
 Write-Result -Value ([PSCustomObject]@{
     ComputerName   = $env:COMPUTERNAME
     OperatorUser   = [Environment]::UserName
@@ -61,5 +65,5 @@ Write-Result -Value ([PSCustomObject]@{
     QuserReadAs    = $quser.ReadAs
     WmsAvailable   = ($null -ne $wms)
     WmsSessions    = $wms
-    Apps           = $(if ($null -ne $apps) { $apps.ToArray() } else { $null })
+    Apps           = $appList
 })
