@@ -363,6 +363,13 @@ def run_act(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> co
                 )
         action = _validate_set(params, "Action", _ACTIONS)
         backend = _validate_set(params, "Backend", ("quser", "wms"))
+        # Bound after Action and Backend (the order they are given in).
+        if isinstance(params["Targets"], list | tuple) and not params["Targets"]:
+            # A mandatory array parameter without [AllowEmptyCollection()] refuses an empty one.
+            raise _binding_error(
+                "Cannot bind argument to parameter 'Targets' because it is an empty array.",
+                "ParameterArgumentValidationErrorEmptyArrayNotAllowed,act.ps1",
+            )
         seconds = to_int(params.get("MessageSeconds", 60))
         confirm_ms = to_int(params.get("ConfirmMs", 0))
         deadline_ms = to_int(params.get("DeadlineMs", 0))

@@ -231,9 +231,12 @@ def test_act_answer_is_one_compressed_json_array_escaped_as_5_1_does() -> None:
     ]
 
 
-def test_act_answer_with_no_rows_is_an_empty_json_array() -> None:
-    host, _ = make_host()
-    assert act(host, "logoff", "quser", []).output == []
+def test_act_refuses_an_empty_target_list_as_powershell_binds_it() -> None:
+    """Targets is a mandatory object[] without [AllowEmptyCollection()]: an empty list never
+    reaches the script (the client sends act.ps1 only with targets)."""
+    host, events = make_host()
+    r = act(host, "logoff", "quser", [])
+    assert r.failure is not None and "empty array" in r.failure.message and events == []
 
 
 @pytest.mark.parametrize("how", ["fault", "parameter"])
