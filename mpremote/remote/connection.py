@@ -299,16 +299,11 @@ def _wsman_class() -> Any:
     """
     global _WSMAN_CLASS
     if _WSMAN_CLASS is None:
-        from importlib import metadata
         from xml.sax.saxutils import escape
 
         from pypsrp.wsman import WSMan
 
-        try:
-            supported = metadata.version("pypsrp").startswith("0.9.")
-        except metadata.PackageNotFoundError:  # pragma: no cover - pypsrp is a dependency
-            supported = False
-        if not supported:
+        if not fastpsrp.supported():  # pypsrp 0.9.x, looked up once per process
             _WSMAN_CLASS = WSMan
             return WSMan
 
