@@ -45,11 +45,10 @@ class RunOptions:
     backend: str = "auto"
     dry_run: bool = False
     serial: bool = False
-    #: Worker processes for the fan-out. 1 (default): threads only. None: automatic (1 below
-    #: 64 hosts or without fork, else min(CPUs, 4); see fanout.effective_processes). Forking
-    #: is opt-in: it buys 7-21 % at 500 hosts on 2 cores (docs/performance.md), and a
-    #: process that forks must not have other threads holding locks (progress bars).
-    processes: int | None = 1
+    #: Worker processes for the fan-out. None (default): automatic, see
+    #: fanout.effective_processes (Linux, enough hosts and CPUs, and no other thread in
+    #: this process, else threads). 1: threads only. docs/performance.md has the numbers.
+    processes: int | None = None
     #: (host) -> (username, password); default: the host's username and MPREMOTE_PASSWORD/password_env.
     credentials: CredentialSource | None = None
     audit_log: str | None = None
@@ -57,6 +56,9 @@ class RunOptions:
     on_event: Callable[[ProgressEvent], None] | None = None
     #: Called with every event, including the warning phase of logoff --warn (progress bars).
     on_progress: Callable[[ProgressEvent], None] | None = None
+    #: Called on the calling thread every few tens of milliseconds while a run waits: a
+    #: progress display redraws here, so it needs no thread of its own (see fanout).
+    on_tick: Callable[[], None] | None = None
     #: Removes secrets from free text (audit lines, unexpected error messages).
     redact: Callable[[str], str] | None = None
     cancel: threading.Event | None = None
@@ -292,6 +294,7 @@ def run_command(
             cancel=options.cancel,
             redact=options.redact,
             processes=processes,
+            on_tick=options.on_tick,
         )
     except BaseException as exc:  # a bug or a second Ctrl-C: the audit still ends the run
         end_run(ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.INTERNAL)

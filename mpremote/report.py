@@ -19,6 +19,7 @@ import io
 import json
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -311,7 +312,14 @@ class ProgressDisplay:
     otherwise every method is a no-op, so callers never branch. Transient: it disappears
     when done, leaving the table clean. When a second phase starts (``--warn`` then log
     off) the bar starts over.
+
+    It has no refresh thread: it redraws when a host starts or finishes and on
+    :meth:`tick`, which the fan-out calls on its coordinating thread while it waits. A
+    process with a thread of its own could not fork worker processes safely.
     """
+
+    #: Longest pause between redraws (rich's own default rate is 10 per second).
+    REDRAW_S = 0.1
 
     def __init__(self, total: int, label: str = "", *, stream: IO[str] | None = None,
                  enabled: bool = True) -> None:  # fmt: skip
@@ -324,6 +332,7 @@ class ProgressDisplay:
         self._task: Any = None
         self._done = 0
         self._status: Counter[str] = Counter()
+        self._drawn = 0.0
 
     def __enter__(self) -> ProgressDisplay:
         if self.enabled:
@@ -333,11 +342,22 @@ class ProgressDisplay:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), TextColumn("{task.fields[detail]}"),
-                console=Console(file=self.stream), transient=True,
+                console=Console(file=self.stream), transient=True, auto_refresh=False,
             )  # fmt: skip
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=self.total, detail="")
+            self._redraw(force=True)
         return self
+
+    def _redraw(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._progress is not None and (force or now - self._drawn >= self.REDRAW_S):
+            self._drawn = now
+            self._progress.refresh()
+
+    def tick(self) -> None:
+        """Redraw if the last redraw is old enough (the elapsed clock moves)."""
+        self._redraw()
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
@@ -357,11 +377,13 @@ class ProgressDisplay:
         detail = ", ".join(f"{n} {s}" for s, n in self._status.items())
         self._progress.update(self._task, completed=self._done, total=event.total, detail=detail,
                               description=self.label)  # fmt: skip
+        self._redraw(force=event.done_count == event.total)
 
     def countdown(self, seconds_left: float) -> None:
         """Show a wait (e.g. the grace period between warning and log-off)."""
         if self._progress is not None:
             self._progress.update(self._task, description=f"waiting {seconds_left:.0f}s")
+            self._redraw(force=True)
 
 
 # -- choosing and writing ----------------------------------------------------------------

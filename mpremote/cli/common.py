@@ -26,7 +26,7 @@ _COMMON_PARAMS: list[tuple[str, Any, Any]] = [
     ("audit_log", o.AuditLogOpt, None),
     ("retry_file", o.RetryFile, None),
     ("concurrency", o.Concurrency, None),
-    ("processes", o.Processes, 1),
+    ("processes", o.Processes, None),
     ("timeout", o.Timeout, 60.0),
     ("username", o.Username, None),
     ("password_stdin", o.PasswordStdin, False),
@@ -50,7 +50,7 @@ class Common:
     audit_log: Path | None = None
     retry_file: Path | None = None
     concurrency: int | None = None
-    processes: int | None = 1
+    processes: int | None = None
     timeout: float = 60.0
     username: str | None = None
     password_stdin: bool = False

@@ -155,7 +155,7 @@ Processes = Annotated[
         min=1,
         max=64,
         metavar="N",
-        help="Worker processes (Linux, very large labs; no progress bar). 1: threads only.",
+        help="Worker processes (default: auto, one per CPU up to 4 for big runs on Linux). 1: threads only.",
         rich_help_panel=CONN,
     ),
 ]

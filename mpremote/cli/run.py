@@ -286,14 +286,15 @@ def run_cli_command(
         output=common.output,
         quiet=common.quiet,
         command=command,
-        # No progress bar with worker processes: its refresh thread must not hold a lock at fork.
-        progress=not common.no_progress and stderr_is_tty() and not common.quiet and common.processes == 1,
+        # The bar has no thread of its own (the run redraws it), so worker processes can fork.
+        progress=not common.no_progress and stderr_is_tty() and not common.quiet,
     )
     with _signals_as_cancel(cancel):
         confirmed: bool | frozenset[tuple[str, int, str]] = True
         if needs_confirm:
             with reporter.progress(len(hosts), "checking") as progress:
-                planned = api.plan(hosts, cmd, selector, options=replace(options, on_progress=progress.update), **kw)
+                checking = replace(options, on_progress=progress.update, on_tick=progress.tick)
+                planned = api.plan(hosts, cmd, selector, options=checking, **kw)
             assert planned.preview is not None
             if planned.interrupted:
                 reporter.finish(planned.preview)
@@ -308,7 +309,11 @@ def run_cli_command(
         with reporter.progress(len(hosts), cmd.verb) as progress:
             # Data sinks (jsonl) see each host's final row; the bar sees every phase.
             acting = replace(
-                options, on_event=reporter.on_event, on_progress=progress.update, on_wait=progress.countdown
+                options,
+                on_event=reporter.on_event,
+                on_progress=progress.update,
+                on_wait=progress.countdown,
+                on_tick=progress.tick,
             )
             outcome = run.execute(checked, confirmed=confirmed, options=acting)
     return _finish(outcome, reporter)

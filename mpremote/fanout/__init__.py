@@ -47,6 +47,7 @@ from mpremote.fanout.threads import (
     HostJob,
     ProgressEvent,
     Run,
+    other_threads,
 )
 from mpremote.hosts import Host
 
@@ -64,6 +65,7 @@ __all__ = [
     "default_concurrency",
     "effective_processes",
     "fork_available",
+    "other_threads",
     "run_hosts",
     "timeout_message",
 ]
@@ -117,13 +119,16 @@ def effective_processes(
 ) -> int:
     """How many worker processes a run really uses (1 = the threaded runner, no fork).
 
-    ``processes=None`` (auto) forks only on Linux, only for at least
-    :data:`AUTO_PROCESSES_MIN_HOSTS` hosts, and uses ``min(usable CPUs, 4)`` workers: the
-    client's CPU per host is what limits a big run, and a second core nearly halves it.
-    macOS has ``fork`` but its system frameworks are not fork-safe (CPython defaults to
-    ``spawn`` there), so auto stays threaded; an explicit ``processes`` is honoured
-    wherever ``fork`` exists. Never more workers than hosts or than the concurrency
-    (each worker runs at least one host at a time); ``serial`` always means one process.
+    ``processes=None`` (auto, the default of the CLI and of :class:`mpremote.api.RunOptions`)
+    forks only on Linux, only for at least :data:`AUTO_PROCESSES_MIN_HOSTS` hosts, only
+    with at least two usable CPUs, and only from a process that runs no other thread
+    (:func:`other_threads`); it then uses ``min(usable CPUs, AUTO_PROCESSES_MAX)``
+    workers: the client's CPU per host is what limits a big run, and a second core takes
+    half of it (docs/performance.md). macOS has ``fork`` but its system frameworks are not
+    fork-safe (CPython defaults to ``spawn`` there) and Windows has only ``spawn``, so auto
+    stays threaded there; an explicit ``processes`` is honoured wherever ``fork`` exists.
+    Never more workers than hosts or than the concurrency (each worker runs at least one
+    host at a time); ``serial`` always means one process.
     """
     if processes is not None and processes < 1:
         raise ValueError("processes must be at least 1")
@@ -133,6 +138,8 @@ def effective_processes(
         if not sys.platform.startswith("linux") or n_hosts < AUTO_PROCESSES_MIN_HOSTS:
             return 1
         processes = min(_usable_cpus(), AUTO_PROCESSES_MAX)
+        if processes < 2 or other_threads():
+            return 1
     if processes > 1 and not fork_available():
         return 1
     return max(1, min(processes, n_hosts, concurrency or default_concurrency(n_hosts)))
@@ -150,6 +157,7 @@ def run_hosts(
     grace: float = DEFAULT_GRACE_S,
     redact: Callable[[str], str] | None = None,
     processes: int | None = 1,
+    on_tick: Callable[[], None] | None = None,
 ) -> FanoutOutcome:
     """Run ``job`` once per host and return one :class:`HostResult` per host.
 
@@ -163,6 +171,11 @@ def run_hosts(
     ``serial=True`` runs the jobs one after another in the calling thread (debugging,
     pdb, deterministic tests). There the deadline is cooperative only: nothing can cut a
     job off, and a job that returns late keeps its real result (nothing was reported yet).
+
+    ``processes``: worker processes (see :func:`effective_processes`; None: automatic).
+    ``on_tick`` is called on the calling thread every few tens of milliseconds while the
+    run waits (a progress display redraws its clock there instead of in a thread of its
+    own, so the process has no other thread when it forks workers).
     """
     if per_host_timeout <= 0:
         raise ValueError("per_host_timeout must be positive")
@@ -171,7 +184,7 @@ def run_hosts(
     from mpremote.fanout.gctune import relaxed_gc
 
     workers = effective_processes(len(hosts), processes, serial=serial, concurrency=concurrency)
-    runner = Run(hosts, job, per_host_timeout, on_event, cancel, grace, redact)
+    runner = Run(hosts, job, per_host_timeout, on_event, cancel, grace, redact, on_tick)
     with relaxed_gc():
         if serial:
             runner.run_serial()

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mpremote.fanout.deadline import HARD_DEADLINE_MARGIN_S, Deadline, timeout_message
-from mpremote.fanout.threads import Run, host_row
+from mpremote.fanout.threads import Run, host_row, other_threads
 from mpremote.results import HostStatus
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ COLLECT_S = 1.0
 #: Longest the parent sleeps between looks at cancel and deadlines.
 _POLL_S = 0.05
 _HEADER = struct.Struct("!I")
+#: Held off while forking, so a worker gets them only once its own handlers are set.
+_FORK_BLOCKED = {signal.SIGINT, signal.SIGTERM}
 
 
 # -- worker side -------------------------------------------------------------------------------
@@ -88,7 +90,7 @@ class _ShardRun(Run):
     """A worker's threaded runner: its progress events go to the parent instead."""
 
     def __init__(self, run: Run, shard: list[int], cancel: threading.Event, out_fd: int) -> None:
-        super().__init__([run.hosts[i] for i in shard], run.job, run.timeout, None, cancel, run.grace, run.redact)
+        super().__init__([run.hosts[i] for i in shard], run.job, run.timeout, None, cancel, run.grace, run.redact, None)
         self.shard = shard
         self.out_fd = out_fd
 
@@ -129,6 +131,9 @@ def _worker_main(
         cancel = threading.Event()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+        # Blocked by the parent across the fork: a Ctrl-C that came in between is dropped
+        # here (SIGINT is ignored) and a SIGTERM becomes the cancel, never a traceback.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORK_BLOCKED)
 
         def watch_parent() -> None:
             """Any byte (stop) or EOF (parent gone) on the control pipe cancels the shard."""
@@ -188,6 +193,13 @@ class ProcessRunner:
                     stream.flush()
             except (OSError, ValueError):
                 pass
+        saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_BLOCKED)
+        try:
+            return self._fork_all(ctx)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)  # a pending Ctrl-C lands here
+
+    def _fork_all(self, ctx: Any) -> bool:
         parent_fds: list[int] = []
         for w in self.workers:
             out_r, out_w = os.pipe()
@@ -365,6 +377,7 @@ class ProcessRunner:
                         break
                     for key, _ in self.selector.select(timeout=_POLL_S):
                         self.read(key.data)
+                    run.tick()
                     for w in self.workers:
                         if w.ended and not w.closed and w.process is not None:
                             w.process.join(timeout=0)
@@ -396,7 +409,17 @@ class ProcessRunner:
 
 
 def run_processes(run: Run, processes: int, concurrency: int) -> None:
-    """Run ``run``'s hosts over ``processes`` forked workers; settle every host."""
+    """Run ``run``'s hosts over ``processes`` forked workers; settle every host.
+
+    Forks only from a process with no other live thread (checked here, at the fork):
+    otherwise the hosts run on threads in this process, with the same guarantees.
+    """
+    alive = other_threads()
+    if alive:
+        shown = ", ".join(alive[:3]) + (f" and {len(alive) - 3} more" if len(alive) > 3 else "")
+        log.warning("not forking worker processes while other threads run (%s); using threads", shown)
+        run.run_threaded(concurrency)
+        return
     runner = ProcessRunner(run, processes, concurrency)
     try:
         started = runner.start()
@@ -409,5 +432,11 @@ def run_processes(run: Run, processes: int, concurrency: int) -> None:
         runner.close()
         run.run_threaded(concurrency)
         return
+    log.debug(
+        "%d hosts over %d worker processes, %s threads each",
+        len(run.hosts),
+        processes,
+        "/".join(map(str, runner.concurrency)),
+    )
     runner.loop()
     run.finish_unsettled()

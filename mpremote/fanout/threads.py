@@ -28,6 +28,7 @@ __all__ = [
     "Run",
     "call_job",
     "host_row",
+    "other_threads",
 ]
 
 log = logging.getLogger("mpremote.fanout")
@@ -63,6 +64,17 @@ class FanoutOutcome:
 
 HostJob = Callable[[Host, Deadline], HostResult]
 EventCallback = Callable[[ProgressEvent], None]
+
+
+def other_threads() -> list[str]:
+    """Names of the live threads besides the calling one.
+
+    A process must not fork while another thread may hold a lock (a buffered stream's,
+    a library's): the child would inherit the lock held by a thread that does not exist
+    there and block on it forever. The fan-out forks only when this list is empty.
+    """
+    me = threading.current_thread()
+    return [t.name for t in threading.enumerate() if t is not me and t.is_alive()]
 
 
 def host_row(host: Host, status: HostStatus, kind: str, message: str, elapsed: float) -> HostResult:
@@ -105,6 +117,7 @@ class Run:
         cancel: threading.Event | None,
         grace: float,
         redact: Callable[[str], str] | None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self.hosts = list(hosts)
         self.job = job
@@ -113,6 +126,7 @@ class Run:
         self.cancel = cancel
         self.grace = max(0.0, grace)
         self.redact = redact
+        self.on_tick = on_tick
         self.results: dict[int, HostResult] = {}
         self.order: list[str] = []
         self.started: dict[int, Deadline] = {}
@@ -130,6 +144,16 @@ class Run:
         except Exception:
             log.exception("progress callback failed; progress events switched off")
             self.on_event = None
+
+    def tick(self) -> None:
+        """Let a display redraw (called on this thread while the run waits)."""
+        if self.on_tick is None:
+            return
+        try:
+            self.on_tick()
+        except Exception:
+            log.exception("progress tick failed; ticks switched off")
+            self.on_tick = None
 
     def settle(self, i: int, result: HostResult) -> None:
         """Record host i's one row (first one wins) and announce it."""
@@ -263,6 +287,7 @@ class Run:
                         accept(*done.get_nowait())
                 except queue.Empty:
                     pass
+                self.tick()
                 now = time.monotonic()
                 for i, d in list(running.items()):
                     if now >= d.at + HARD_DEADLINE_MARGIN_S:

@@ -6,6 +6,7 @@ import _thread
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,21 @@ from mpremote.targets.retry import write_retry_file
 #: Forks, deadlines and interrupts: .ci/run runs these several times in a row (a 1-in-3 flake
 #: cannot pass).
 pytestmark = pytest.mark.stress
+
+
+#: Hung jobs below wait on this; it is set after each test, so no test leaves a thread
+#: behind (a later test that forks worker processes needs a process with no other thread).
+UNHANG = threading.Event()
+
+
+@pytest.fixture(autouse=True)
+def unhang_jobs() -> Iterator[None]:
+    UNHANG.clear()
+    yield
+    UNHANG.set()
+    for t in threading.enumerate():
+        if t.name.startswith("mpremote-host-"):
+            t.join(timeout=5)
 
 
 def hosts(n: int) -> list[Host]:
@@ -50,11 +66,9 @@ def test_empty_host_list() -> None:
 
 
 def test_hung_job_gets_timeout_row_at_deadline_and_run_returns() -> None:
-    forever = threading.Event()  # never set: the worker blocks for good
-
     def job(host: Host, deadline: Deadline) -> HostResult:
         if host.name == "mp-002":
-            forever.wait()
+            UNHANG.wait()  # blocks for the rest of the test
         return ok(host, deadline)
 
     t0 = time.monotonic()
@@ -136,7 +150,7 @@ def test_cancel_event_interrupts_running_and_unstarted_hosts() -> None:
         if host.name == "mp-001":
             return ok(host, deadline)
         started.set()
-        threading.Event().wait(30)  # ignores cancellation: must be cut after the grace
+        UNHANG.wait(30)  # ignores cancellation: must be cut after the grace
         return ok(host, deadline)
 
     threading.Timer(0.3, cancel.set).start()

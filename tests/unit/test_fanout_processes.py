@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from mpremote.fanout import HARD_DEADLINE_MARGIN_S, Deadline, ProgressEvent, effective_processes, run_hosts
+from mpremote.fanout import (
+    HARD_DEADLINE_MARGIN_S,
+    Deadline,
+    ProgressEvent,
+    effective_processes,
+    other_threads,
+    run_hosts,
+)
 from mpremote.fanout import processes as fanout_processes
 from mpremote.hosts import Host
 from mpremote.results import HostResult, HostStatus, SessionAction
@@ -31,6 +38,18 @@ pytestmark = pytest.mark.stress
 
 #: Slack for "the run returns in time" on a busy 2-core machine: a bound, not a benchmark.
 SLACK_S = 2.5
+
+
+@pytest.fixture(autouse=True)
+def only_thread() -> None:
+    """The fan-out forks only from a process with no other thread (it falls back to threads
+    otherwise), so every test here starts with none: an earlier test that leaked a thread
+    is named here instead of silently turning these tests into threaded ones. Cancels and
+    signals below come from the run's own callbacks, not from timer threads."""
+    end = time.monotonic() + 10
+    while other_threads() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert other_threads() == [], "threads left running by an earlier test"
 
 
 def hosts(n: int) -> list[Host]:
@@ -169,10 +188,17 @@ def test_cancel_gives_interrupted_rows() -> None:
         time.sleep(30)  # never cooperates
         return HostResult(host=host.name, address=host.address, status=HostStatus.OK)
 
-    threading.Timer(0.3, cancel.set).start()
+    started: list[str] = []
+
+    def on_event(e: ProgressEvent) -> None:  # all four slots busy: cancel (on the calling thread)
+        if e.kind == "start":
+            started.append(e.host.name)
+            if len(started) == 4:
+                cancel.set()
+
     t0 = time.monotonic()
-    out = run_hosts(hosts(10), job, processes=2, concurrency=4, cancel=cancel, grace=0.2)
-    assert time.monotonic() - t0 < 0.3 + 0.2 + fanout_processes.COLLECT_S + SLACK_S
+    out = run_hosts(hosts(10), job, processes=2, concurrency=4, cancel=cancel, grace=0.2, on_event=on_event)
+    assert time.monotonic() - t0 < 0.2 + fanout_processes.COLLECT_S + SLACK_S
     assert out.interrupted
     assert len(out.results) == 10
     assert all(r.status is HostStatus.INTERRUPTED for r in out.results)
@@ -191,8 +217,15 @@ def test_cooperative_jobs_see_cancel_inside_the_worker() -> None:
         status = HostStatus.INTERRUPTED if deadline.cancelled else HostStatus.OK
         return HostResult(host=host.name, address=host.address, status=status, facts={"saw_cancel": True})
 
-    threading.Timer(0.3, cancel.set).start()
-    out = run_hosts(hosts(4), job, processes=2, concurrency=4, cancel=cancel, grace=5.0)
+    started: list[str] = []
+
+    def on_event(e: ProgressEvent) -> None:
+        if e.kind == "start":
+            started.append(e.host.name)
+            if len(started) == 4:
+                cancel.set()
+
+    out = run_hosts(hosts(4), job, processes=2, concurrency=4, cancel=cancel, grace=5.0, on_event=on_event)
     assert out.interrupted
     assert all(r.facts.get("saw_cancel") for r in out.results)  # the job's own rows, not the parent's
 
@@ -240,8 +273,14 @@ def test_sigint_to_the_workers_does_not_kill_them(capfd: pytest.CaptureFixture[s
             if child.name.startswith("mpremote-worker-") and child.pid:
                 os.kill(child.pid, signal.SIGINT)
 
-    threading.Timer(0.2, interrupt_workers).start()
-    out = run_hosts(hosts(4), job, processes=2, concurrency=4)
+    def on_event(e: ProgressEvent) -> None:  # a host is running in a worker: Ctrl-C the workers
+        if e.kind == "start" and e.done_count == 0 and not sent:
+            sent.append(True)
+            interrupt_workers()
+
+    sent: list[bool] = []
+    out = run_hosts(hosts(4), job, processes=2, concurrency=4, on_event=on_event)
+    assert sent
     assert [r.status for r in out.results] == [HostStatus.OK] * 4
     assert "Traceback" not in capfd.readouterr().err
 
@@ -260,6 +299,19 @@ def test_effective_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert effective_processes(500, 3, concurrency=2) == 2  # each worker runs one host at least
     with pytest.raises(ValueError):
         effective_processes(10, 0)
+    monkeypatch.setattr(fanout, "_usable_cpus", lambda: 1)
+    assert effective_processes(500, None) == 1  # one usable CPU: nothing to gain
+    monkeypatch.setattr(fanout, "_usable_cpus", lambda: 2)
+    assert effective_processes(500, None) == 2
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, name="someone-elses-thread")
+    other.start()
+    try:  # another thread may hold a lock at the fork: auto stays threaded
+        assert effective_processes(500, None) == 1
+    finally:
+        release.set()
+        other.join()
+    assert effective_processes(500, None) == 2
     monkeypatch.setattr(fanout.sys, "platform", "darwin")
     assert effective_processes(500, None) == 1  # auto never forks outside Linux
     monkeypatch.setattr(fanout, "fork_available", lambda: False)
@@ -271,6 +323,7 @@ def test_effective_processes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[object]:
+    """The lab in this process (its server threads make a fork unsafe here)."""
     from tests.support.helpers import start_lab
 
     lab = start_lab(tmp_path, hosts=8, sessions_per_host=3, password="Xq7-Proc-Pa55")
@@ -280,9 +333,38 @@ def lab(tmp_path: Path) -> Iterator[object]:
         lab.stop()
 
 
+@pytest.fixture
+def lab_process(tmp_path: Path) -> Iterator[Path]:
+    """``mpremote lab serve`` in its own process (this one keeps no thread); its targets file."""
+    import subprocess
+    import sys
+
+    targets = tmp_path / "lab.yaml"
+    argv = [
+        sys.executable, "-m", "mpremote", "lab", "serve", "--hosts", "8", "--sessions-per-host", "3",
+        "--password", "Xq7-Proc-Pa55", "--port-base", "0", "--write-targets", str(targets),
+        "--journal", str(tmp_path / "journal.jsonl"),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip() == "ready":
+                break
+        else:
+            raise AssertionError("the lab exited before it was ready")
+        yield targets
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 @pytest.mark.lab
-def test_logoff_over_two_processes_against_the_lab(lab: object, tmp_path: Path) -> None:
+def test_logoff_over_two_processes_against_the_lab(lab_process: Path, tmp_path: Path) -> None:
     import json
+    import multiprocessing
 
     from mpremote.api import RunOptions, run_command
     from mpremote.results import Outcome
@@ -296,9 +378,16 @@ def test_logoff_over_two_processes_against_the_lab(lab: object, tmp_path: Path) 
             fh.write(f"{os.getpid()}\n")
         return "labadmin", "Xq7-Proc-Pa55"
 
-    hosts = load_targets(lab.targets_path).limit_all([])  # type: ignore[attr-defined]
+    workers_seen: set[str] = set()
+
+    def on_event(e: ProgressEvent) -> None:
+        workers_seen.update(c.name for c in multiprocessing.active_children())
+
+    hosts = load_targets(lab_process).limit_all([])
     audit = tmp_path / "audit.jsonl"
-    options = RunOptions(processes=2, credentials=credentials, audit_log=str(audit), per_host_timeout=30)
+    options = RunOptions(
+        processes=2, credentials=credentials, audit_log=str(audit), per_host_timeout=30, on_event=on_event
+    )
     outcome = run_command(hosts, "logoff", Selector(all=True), options=options)
 
     assert [r.host for r in outcome.results] == [h.name for h in hosts]
@@ -308,7 +397,8 @@ def test_logoff_over_two_processes_against_the_lab(lab: object, tmp_path: Path) 
     journal = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines() if line]
     logoffs = Counter((e["host"], e["id"]) for e in journal if e["event"] == "logoff")
     assert set(logoffs) == done and set(logoffs.values()) == {1}  # each exactly once
-    assert lab.open_shell_count() == 0  # type: ignore[attr-defined]
+    assert workers_seen == {"mpremote-worker-0", "mpremote-worker-1"}  # really forked
+    assert multiprocessing.active_children() == []  # and reaped
     # Credentials were resolved in the parent only, once per host.
     assert calls.read_text().split() == [str(os.getpid())] * 8
     # The workers wrote the audit log's "sending" lines before acting, one per session.
@@ -317,6 +407,38 @@ def test_logoff_over_two_processes_against_the_lab(lab: object, tmp_path: Path) 
     assert set(sending) == done and set(sending.values()) == {1}
     operator = lines[0]["operator"]
     assert all(e["operator"] == operator for e in lines)  # the workers' lines name the same operator
+
+
+@pytest.mark.lab
+def test_a_caller_with_threads_of_its_own_gets_threads_not_a_fork(
+    lab: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lab's server threads run in this process: a fork here could copy a lock one of
+    them holds. Even with ``processes=2`` the run uses threads, says why, and is right."""
+    import logging
+    import multiprocessing
+
+    from mpremote.api import RunOptions, run_command
+    from mpremote.targets import load_targets
+
+    workers_seen: set[str] = set()
+
+    def on_event(e: ProgressEvent) -> None:
+        workers_seen.update(c.name for c in multiprocessing.active_children())
+
+    hosts = load_targets(lab.targets_path).limit_all([])  # type: ignore[attr-defined]
+    options = RunOptions(
+        processes=2,
+        credentials=lambda host: ("labadmin", "Xq7-Proc-Pa55"),
+        per_host_timeout=30,
+        on_event=on_event,
+    )
+    with caplog.at_level(logging.WARNING, logger="mpremote.fanout.processes"):
+        outcome = run_command(hosts, "sessions", options=options)
+    assert [r.host for r in outcome.results] == [h.name for h in hosts]
+    assert all(r.status is HostStatus.OK and r.sessions for r in outcome.results), [r.error for r in outcome.results]
+    assert workers_seen == set()
+    assert "not forking worker processes while other threads run" in caplog.text
 
 
 @pytest.mark.lab
