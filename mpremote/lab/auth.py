@@ -15,7 +15,10 @@
   a keytab holding the hosts' service principals (``WSMAN/NAME``, ``HTTP/NAME``,
   ``host/NAME``: any principal in the keytab is accepted). The challenge names
   ``Negotiate`` and ``Kerberos``; NTLM is refused, as in a domain that restricts it. The
-  account accepted is ``USERNAME@REALM`` (the user part is compared, as for NTLM).
+  account accepted is the whole principal ``USERNAME@REALM``: ``--username`` may name the
+  realm; otherwise it is the default realm of the lab's krb5 profile (the realm the hosts
+  are in). The user part is compared case-insensitively (as Windows does), the realm exactly,
+  so the same user name from another realm (a trust, a second KDC) is refused.
   MIT's acceptor reads the keytab named by the process-wide ``KRB5_KTNAME``; like the
   NTLM file below, this module sets it while a Kerberos lab lives (one keytab per process).
 
@@ -226,6 +229,33 @@ class AuthResult:
     final_header: str | None = None
 
 
+def default_realm() -> str:
+    """The default realm of this process's krb5 profile (``KRB5_CONFIG``); "" if none."""
+    import krb5  # installed with gssapi by the ``kerberos`` extra
+
+    try:
+        return krb5.get_default_realm(krb5.init_context()).decode("utf-8")
+    except krb5.Krb5Error:
+        return ""
+
+
+def accepted_principal(username: str) -> str:
+    """``labadmin`` -> ``labadmin@DEFAULT.REALM``; ``labadmin@REALM`` as it is."""
+    if "@" in username:
+        return username
+    realm = default_realm()
+    if not realm:
+        raise AuthError(f"--username {username}: no default realm in the krb5 profile; name it as {username}@REALM")
+    return f"{username}@{realm}"
+
+
+def same_principal(principal: str, accepted: str) -> bool:
+    """The user part case-insensitively, the realm exactly (Kerberos realms are case-sensitive)."""
+    user, _, realm = principal.rpartition("@")
+    want_user, _, want_realm = accepted.rpartition("@")
+    return bool(user) and user.lower() == want_user.lower() and realm == want_realm
+
+
 def _user_part(principal: str) -> str:
     """``DOMAIN\\user`` / ``user@domain`` / ``user`` -> ``user``."""
     return principal.rsplit("\\", 1)[-1].split("@", 1)[0]
@@ -250,6 +280,8 @@ class Authenticator:
         self._password = password
         self._handle: int | None = None
         self._keytab = False
+        #: Kerberos only: the one client principal accepted (``USER@REALM``).
+        self.principal: str | None = None
         if kind == "kerberos":
             if keytab is None:
                 raise AuthError("--auth kerberos needs --keytab FILE (the hosts' service principals)")
@@ -258,6 +290,7 @@ class Authenticator:
             why = kerberos_unavailable()
             if why:
                 raise AuthError(why)
+            self.principal = accepted_principal(username)
             _KEYTAB.add(os.fspath(keytab))
             self._keytab = True
         elif kind != "basic":
@@ -351,7 +384,11 @@ class Authenticator:
             return AuthResult(None, [out_header] if out_header else self.challenge)
         conn.pending = None
         wrong_mech = self.kind == "kerberos" and mechanism != "kerberos"
-        if refuse or wrong_mech or _user_part(principal).lower() != self.username.lower():
+        if self.principal is not None:
+            wrong_user = not same_principal(principal, self.principal)
+        else:
+            wrong_user = _user_part(principal).lower() != self.username.lower()
+        if refuse or wrong_mech or wrong_user:
             log.debug("negotiate authentication refused for %r (%s)", principal, mechanism)
             return AuthResult(None, self.challenge)
         conn.user = self.username

@@ -155,3 +155,41 @@ def test_a_keytab_without_host_principals_gets_a_targets_file_that_names_its_spn
         run = mpremote("sessions", targets, "--format", "json")
         assert run.exit_code == 0, run.stdout + run.stderr
         assert {r["status"] for r in run.rows().values()} == {"ok"}
+
+
+def test_the_lab_compares_the_whole_principal_so_the_same_user_of_another_realm_is_refused(
+    realm: MitRealm, tmp_path: Path
+) -> None:
+    # A second realm with its own KDC, its own labadmin and its own key for host/mp-lab-001,
+    # which the lab's keytab also holds: the ticket decrypts, so only the realm can refuse it.
+    import shutil
+
+    from tests.support.helpers import start_lab
+
+    from .conftest import PASSWORD
+
+    keytab = tmp_path / "two-realms.keytab"
+    shutil.copy(realm.keytab, keytab)
+    with MitRealm(tmp_path / "other", realm="OTHER.TEST", domain="other.test") as other:
+        other.add_user("labadmin", PASSWORD)
+        other.add_service("host/mp-lab-001", keytab=keytab)
+        other.kinit("labadmin@OTHER.TEST", PASSWORD)
+        with start_lab(tmp_path / "lab", hosts=1, auth="kerberos", keytab=keytab) as lab:
+            assert lab.targets_path is not None
+            own = mpremote("sessions", lab.targets_path, "--format", "json")
+            assert own.exit_code == 0, own.stdout + own.stderr  # labadmin@LAB.TEST: accepted
+            foreign = mpremote("sessions", lab.targets_path, "--format", "json", env=other.env())
+        assert "host/mp-lab-001@OTHER.TEST" in (other.directory / "trace.log").read_text(errors="replace")
+    row = foreign.rows()["mp-lab-001"]
+    assert foreign.exit_code == 8, foreign.stdout + foreign.stderr
+    assert row["status"] == "unreachable" and row["error"]["kind"] == "auth"
+
+
+def test_a_lab_username_may_name_its_realm_and_then_only_that_realm_is_accepted() -> None:
+    from mpremote.lab.auth import accepted_principal, same_principal
+
+    assert accepted_principal("labadmin@LAB.TEST") == "labadmin@LAB.TEST"
+    assert same_principal("LabAdmin@LAB.TEST", "labadmin@LAB.TEST")  # user part: any case
+    assert not same_principal("labadmin@OTHER.TEST", "labadmin@LAB.TEST")
+    assert not same_principal("labadmin@lab.test", "labadmin@LAB.TEST")  # realms are case-sensitive
+    assert not same_principal("labadmin", "labadmin@LAB.TEST")
