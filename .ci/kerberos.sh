@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kerberos end to end (issue 16), called from .ci/run:
 #   .ci/kerberos.sh deps   install Debian's MIT KDC, admin tools, client tools and
-#                          headers (krb5-kdc krb5-admin-server krb5-user libkrb5-dev), if missing
+#                          headers (krb5-kdc krb5-admin-server krb5-user libkrb5-dev) and
+#                          libfaketime (faketime), if missing
 #   .ci/kerberos.sh test   add the `kerberos` extra to README's .venv (builds python-gssapi and
 #                          krb5 from source, about 4 minutes on 2 cores the first time; pip's own
 #                          wheel cache makes later runs on the same machine take seconds) and run
@@ -11,7 +12,8 @@
 # or in the tests reads or writes /etc/krb5.conf (the packages may install one; it is unused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
+# faketime: libfaketime puts one client process's clock ahead, for the real clock-skew test.
+PACKAGES=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev faketime)
 
 case "${1:-}" in
   deps)

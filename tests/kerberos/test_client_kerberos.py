@@ -6,6 +6,7 @@ variable unless a test gives a password: a ticket in the cache is all it needs.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,39 @@ def test_sessions_then_logoff_through_the_cli_with_a_ticket_only(kerberos_lab: A
         assert set(acted) <= set(before[name])
         # What is left on the host is only what mpremote never touches.
         assert not set(acted) & set(user_session_ids(lab, name))
+
+
+def _libfaketime() -> str:
+    """Debian's libfaketime (package ``faketime``, installed by .ci/kerberos.sh)."""
+    import glob
+
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1"))
+    if not found:
+        if os.environ.get("MPREMOTE_REQUIRE_KERBEROS") == "1":
+            pytest.fail("MPREMOTE_REQUIRE_KERBEROS=1 but libfaketime is missing: apt-get install faketime")
+        pytest.skip("libfaketime is missing: apt-get install faketime")
+    return found[0]
+
+
+def test_check_explains_real_clock_skew_from_the_kdc(realm: Any, kerberos_lab: Any, tmp_path: Path) -> None:
+    # The client's clock runs two hours ahead (libfaketime in the client process only): its
+    # ticket-granting ticket is still valid then, but the KDC refuses the request for the
+    # host's service ticket with KRB_AP_ERR_SKEW, which check must explain as clock skew.
+    lab = kerberos_lab(hosts=1)
+    ccache = realm.kinit(f"labadmin@{realm.realm}", PASSWORD, ccache=tmp_path / "fresh-ccache")
+    env = {
+        "KRB5CCNAME": f"FILE:{ccache}",
+        "LD_PRELOAD": _libfaketime(),
+        "FAKETIME": "+2h",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # deadlines keep real time; only the clock lies
+        "KRB5_TRACE": str(tmp_path / "skew-trace.log"),
+    }
+    check = mpremote("check", lab.targets_path, "--format", "json", env=env)
+    assert check.exit_code == 8, check.stdout + check.stderr
+    error = check.rows()["mp-lab-001"]["error"]
+    assert error["kind"] == "auth"
+    assert "clock skew" in error["message"].lower() and "synchronise the clocks" in error["message"]
+    # The refusal came from the KDC, for real: its reply in the client's own trace.
+    trace = (tmp_path / "skew-trace.log").read_text(errors="replace")
+    assert "Clock skew too great" in trace and "TGS" in trace
+    assert "Traceback" not in check.stderr

@@ -2,7 +2,9 @@
 
 The exceptions are the libraries' own: ``krb5.Krb5Error`` built from an MIT error code
 carries MIT's text for it, exactly as a failing KDC exchange would (the realm tests produce
-the common ones for real; clock skew and an expired ticket are hard to stage on loopback).
+the common ones for real, clock skew too: ``test_client_kerberos`` runs the client under
+libfaketime two hours ahead and the KDC answers KRB_AP_ERR_SKEW; an expired ticket is not
+staged).
 """
 
 from __future__ import annotations
