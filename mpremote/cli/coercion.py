@@ -31,10 +31,15 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import typer
-from typer._coercion import RuntimeParam, build_runtime_param
 
-#: The Typer minor version the shortcuts were checked against.
+#: The Typer minor version the shortcuts were checked against. Any other Typer (or one whose
+#: private ``_coercion`` module moved) gets Typer's own coercion: :func:`install` does nothing.
 SUPPORTED = typer.__version__.startswith("0.29.")
+try:
+    from typer._coercion import RuntimeParam, build_runtime_param
+except ImportError:  # pragma: no cover - a Typer without the module this leans on
+    SUPPORTED = False
+    RuntimeParam = object  # type: ignore[misc,assignment]
 
 _INT = re.compile(r"(?:0|[1-9][0-9]{0,17})")
 _FLOAT = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?")

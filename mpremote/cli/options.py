@@ -144,7 +144,7 @@ Concurrency = Annotated[
         min=1,
         max=1024,
         metavar="N",
-        help="Hosts worked on at once, 1-1024 (default: adaptive).",
+        help="Hosts worked on at once, 1-1024 (default: up to 64).",
         rich_help_panel=CONN,
     ),
 ]

@@ -234,7 +234,8 @@ def default_realm() -> str:
     import krb5  # installed with gssapi by the ``kerberos`` extra
 
     try:
-        return krb5.get_default_realm(krb5.init_context()).decode("utf-8")
+        realm: bytes = krb5.get_default_realm(krb5.init_context())
+        return realm.decode("utf-8")
     except krb5.Krb5Error:
         return ""
 
