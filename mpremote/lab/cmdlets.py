@@ -49,11 +49,9 @@ def bind_common(cmdlet: str, args: list[tuple[str | None, Any]]) -> tuple[dict[s
 
 def _param_error(cmdlet: str, pname: str) -> CmdletError:
     return CmdletError(
-        contract.ErrorSpec(
-            message=f"A parameter cannot be found that matches parameter name '{pname}'.",
-            exception_type="System.Management.Automation.ParameterBindingException",
-            category=int(ErrorCategory.InvalidArgument),
-            fully_qualified_error_id=f"NamedParameterNotFound,{cmdlet}",
+        contract.binding_error(
+            f"A parameter cannot be found that matches parameter name '{pname}'.",
+            f"NamedParameterNotFound,{cmdlet}",
         )
     )
 
@@ -81,12 +79,10 @@ def _session_ids(cmdlet: str, params: dict[str, Any], positional: list[Any]) -> 
                 raise ValueError
         except (TypeError, ValueError):
             raise StatementError(
-                contract.ErrorSpec(
-                    message=f"Cannot bind parameter 'SessionId'. Cannot convert value \"{ps_text(item)}\" to type "
+                contract.binding_error(
+                    f"Cannot bind parameter 'SessionId'. Cannot convert value \"{ps_text(item)}\" to type "
                     '"System.UInt32".',
-                    exception_type="System.Management.Automation.ParameterBindingException",
-                    category=int(ErrorCategory.InvalidArgument),
-                    fully_qualified_error_id=f"CannotConvertArgumentNoMessage,{cmdlet}",
+                    f"CannotConvertArgumentNoMessage,{cmdlet}",
                 )
             ) from None
         ids.append(sid)
@@ -103,22 +99,18 @@ def _wms_ids(it: Interpreter, cmdlet: str, p: dict[str, Any], positional: list[A
     has_ids = "sessionid" in p or bool(positional)
     if p.get("all") and has_ids:
         raise StatementError(
-            contract.ErrorSpec(
-                message="Parameter set cannot be resolved using the specified named parameters.",
-                exception_type="System.Management.Automation.ParameterBindingException",
-                category=int(ErrorCategory.InvalidArgument),
-                fully_qualified_error_id=f"AmbiguousParameterSet,{cmdlet}",
+            contract.binding_error(
+                "Parameter set cannot be resolved using the specified named parameters.",
+                f"AmbiguousParameterSet,{cmdlet}",
             )
         )
     if p.get("all"):
         return it.host.wms_session_ids()
     if not has_ids:  # a remote session cannot prompt for the mandatory -SessionId
         raise StatementError(
-            contract.ErrorSpec(
-                message="Cannot process command because of one or more missing mandatory parameters: SessionId.",
-                exception_type="System.Management.Automation.ParameterBindingException",
-                category=int(ErrorCategory.InvalidArgument),
-                fully_qualified_error_id=f"MissingMandatoryParameter,{cmdlet}",
+            contract.binding_error(
+                "Cannot process command because of one or more missing mandatory parameters: SessionId.",
+                f"MissingMandatoryParameter,{cmdlet}",
             )
         )
     return _session_ids(cmdlet, p, positional)
@@ -178,11 +170,9 @@ def _lock_wms(it: Interpreter, named: dict[str, Any], positional: list[Any], dat
     message = p.get("message", rest[0] if rest else None)
     if message is None or message is True:
         raise StatementError(
-            contract.ErrorSpec(
-                message="Cannot process command because of one or more missing mandatory parameters: Message.",
-                exception_type="System.Management.Automation.ParameterBindingException",
-                category=int(ErrorCategory.InvalidArgument),
-                fully_qualified_error_id="MissingMandatoryParameter,Microsoft.MultiPoint.Management.LockWmsSession",
+            contract.binding_error(
+                "Cannot process command because of one or more missing mandatory parameters: Message.",
+                "MissingMandatoryParameter,Microsoft.MultiPoint.Management.LockWmsSession",
             )
         )
     it.host.lock_wms_session(_session_id("Lock-WmsSession", p, positional), ps_text(message))

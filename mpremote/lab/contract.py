@@ -41,6 +41,17 @@ class ErrorSpec:
     target: Any = None
 
 
+def binding_error(message: str, fqid: str) -> ErrorSpec:
+    """PowerShell's ParameterBindingException (category InvalidArgument), which every cmdlet
+    and script of the lab raises alike for a parameter it cannot bind."""
+    return ErrorSpec(
+        message=message,
+        exception_type="System.Management.Automation.ParameterBindingException",
+        category=5,  # psrpcore.types.ErrorCategory.InvalidArgument
+        fully_qualified_error_id=fqid,
+    )
+
+
 @dataclass
 class PipelineResult:
     output: list[Any] = field(default_factory=list)

@@ -80,11 +80,9 @@ class BindingError(Exception):
 
 def _binding_error(message: str, fqid: str) -> BindingError:
     return BindingError(
-        contract.ErrorSpec(
-            message=message,
-            exception_type="System.Management.Automation.ParameterBindingException",
-            category=int(ErrorCategory.InvalidArgument),
-            fully_qualified_error_id=fqid,
+        contract.binding_error(
+            message,
+            fqid,
         )
     )
 
