@@ -75,6 +75,12 @@ BAD_FILES: dict[str, tuple[str, list[str], int | None]] = {
         ["'bb'"],
         4,
     ),
+    "tab-indent": ("hosts:\n\ta: {{address: 127.0.0.1, port: {port}}}\n", ["malformed YAML", "'\\t'"], 2),
+    "control-character": (
+        "hosts:\n  a: {{address: 127.0.0.1\x07, port: {port}}}\n",
+        ["malformed YAML", "#x0007 is not allowed"],
+        2,
+    ),
     "empty-file": ("", ["empty"], None),
     "not-a-mapping": ("- a\n- b\n", ["mapping"], 1),
 }
