@@ -235,6 +235,9 @@ def run_command(
         # A forked worker must never prompt (it has no terminal) nor share the resolver's
         # lock with the parent: every answer is fetched here, the workers only look it up.
         credentials = _resolved_in_parent(credentials, hosts)
+        from mpremote.remote.connection import preload
+
+        preload()  # imported once here and shared by the workers, not once per worker
 
     def before_act(host: Host, sessions: list[Session]) -> None:
         # Runs in the host's thread, or in a forked worker (AuditLog re-makes its locks there).

@@ -326,6 +326,28 @@ def _wsman_class() -> Any:
     return _WSMAN_CLASS
 
 
+def preload() -> None:
+    """Import and build, in this process, what every connection needs.
+
+    A parent calls it before forking worker processes: pypsrp, requests, urllib3 and
+    pyspnego (about 125 ms of CPU), the WSMan subclass, the TLS adapter and the fast
+    serializer are then made once and shared copy-on-write, instead of once per worker
+    at its first host. Nothing here opens a socket, reads a secret or starts a thread.
+    """
+    import pypsrp.powershell  # noqa: F401  (RunspacePool, PowerShell)
+    import spnego._ntlm  # noqa: F401  (NTLM, at the first request)
+    import urllib3.util.ssl_  # noqa: F401  (the shared SSLContext)
+    from cryptography.hazmat.backends import default_backend
+
+    default_backend()  # loads the OpenSSL bindings pypsrp uses for the TLS channel binding
+
+    from mpremote.remote import preauth  # noqa: F401
+
+    _wsman_class()
+    _tls_adapter_class()
+    fastpsrp.attach_classes()
+
+
 class RemoteSession(Protocol):
     """What a host job needs from an open connection (:class:`Connection`, or a test's fake)."""
 

@@ -90,6 +90,12 @@ def attach(pool: Any) -> bool:
     return True
 
 
+def attach_classes() -> None:
+    """Build the fast serializer classes now (a parent does it once before forking workers)."""
+    if supported():
+        _classes()
+
+
 def _classes() -> tuple[Any, Any]:
     global _CLASSES
     if _CLASSES is None:
