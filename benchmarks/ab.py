@@ -60,61 +60,47 @@ def _preauth_off() -> Iterator[None]:
         _SETTINGS_OVERRIDES.pop("preemptive_ntlm", None)
 
 
-def _switch(name: str) -> Toggle:
+def _flag_off(module: str, name: str) -> Toggle:
+    """A toggle that sets the module-level switch ``module.name`` to False for a run."""
+
     @contextlib.contextmanager
     def off() -> Iterator[None]:
-        from mpremote.remote import fastpsrp
+        import importlib
 
-        saved = getattr(fastpsrp, name)
-        setattr(fastpsrp, name, False)
+        mod = importlib.import_module(module)
+        saved = getattr(mod, name)
+        setattr(mod, name, False)
         try:
             yield
         finally:
-            setattr(fastpsrp, name, saved)
+            setattr(mod, name, saved)
 
     return off
 
 
-@variant("gc", "relaxed garbage collector during the run (gc.freeze + gen-0 threshold 20000)")
-@contextlib.contextmanager
-def _gc_off() -> Iterator[None]:
-    from mpremote.fanout import gctune
-
-    saved, gctune.ENABLED = gctune.ENABLED, False
-    try:
-        yield
-    finally:
-        gctune.ENABLED = saved
-
-
-@variant("json", "scripts answer with one JSON string (off: -NoJson, the objects as before)")
-@contextlib.contextmanager
-def _json_off() -> Iterator[None]:
-    from mpremote.remote import psjson
-
-    saved, psjson.JSON_ANSWERS = psjson.JSON_ANSWERS, False
-    try:
-        yield
-    finally:
-        psjson.JSON_ANSWERS = saved
-
-
-variant("skip-xml", "no ET.tostring _xml copy of nested elements while deserialising")(_switch("SKIP_NESTED_XML"))
-variant("shallow", "shallow instead of deep command copies in statement building")(_switch("SHALLOW_STATEMENTS"))
-variant("msg-cache", "constant client PSRP messages built once (byte-checked)")(_switch("CACHE_MESSAGES"))
-variant("tostring", "WSMan envelopes / PSRP messages written to a string, encoded once")(_switch("FAST_TOSTRING"))
-
-
-@variant("env-proxies", "requests' environment proxy look-up memoised per endpoint and environment")
-@contextlib.contextmanager
-def _env_proxies_off() -> Iterator[None]:
-    from mpremote.remote import envproxies
-
-    saved, envproxies.ENABLED = envproxies.ENABLED, False
-    try:
-        yield
-    finally:
-        envproxies.ENABLED = saved
+FAST = "mpremote.remote.fastpsrp"
+variant("gc", "relaxed garbage collector during the run (gc.freeze + gen-0 threshold 20000)")(
+    _flag_off("mpremote.fanout.gctune", "ENABLED")
+)
+variant("json", "scripts answer with one JSON string (off: -NoJson, the objects as before)")(
+    _flag_off("mpremote.remote.psjson", "JSON_ANSWERS")
+)
+variant("skip-xml", "no ET.tostring _xml copy of nested elements while deserialising")(
+    _flag_off(FAST, "SKIP_NESTED_XML")
+)
+variant("shallow", "shallow instead of deep command copies in statement building")(
+    _flag_off(FAST, "SHALLOW_STATEMENTS")
+)
+variant("msg-cache", "constant client PSRP messages built once (byte-checked)")(_flag_off(FAST, "CACHE_MESSAGES"))
+variant("tostring", "WSMan envelopes / PSRP messages written to a string, encoded once")(
+    _flag_off(FAST, "FAST_TOSTRING")
+)
+variant("env-proxies", "requests' environment proxy look-up memoised per endpoint and environment")(
+    _flag_off("mpremote.remote.envproxies", "ENABLED")
+)
+variant("req-protocols", "requests' runtime-protocol isinstance checks answered by stand-ins (Python < 3.12)")(
+    _flag_off("mpremote.remote.reqprotocols", "ENABLED")
+)
 
 
 @variant("quser-scan", "quser's character scans as regexes / set operations (not per-character Python)")
@@ -209,7 +195,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.list or not args.change:
         for name, (what, _t) in VARIANTS.items():
-            print(f"{name:12} {what}")
+            print(f"{name:14} {what}")
         return 0
     off = _all_off if args.change == "all" else VARIANTS[args.change][1]
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from mpremote.errors import ConnectError, HostError, UsageError
 from mpremote.hosts import DEFAULT_PORTS, Host
-from mpremote.remote import envproxies, fastpsrp
+from mpremote.remote import envproxies, fastpsrp, reqprotocols
 from mpremote.remote.errors import translate
 from mpremote.remote.scripts import script_text
 
@@ -252,6 +252,7 @@ def _prepare_session(wsman: Any, *, preemptive_ntlm: bool = True) -> None:
     if transport is None or build is None or getattr(transport, "session", None) is not None:
         return
     envproxies.install()  # requests' environment proxy look-up, once per endpoint and environment
+    reqprotocols.install()  # requests' runtime-protocol isinstance checks, ~0.4 ms/host on 3.11
     session = build()
     session.trust_env = False
     verify = session.verify
@@ -343,6 +344,7 @@ def preload() -> None:
 
     from mpremote.remote import preauth  # noqa: F401
 
+    reqprotocols.install()
     _wsman_class()
     _tls_adapter_class()
     fastpsrp.attach_classes()

@@ -173,7 +173,7 @@ def test_colour_only_without_no_color_and_full_values_on_a_pipe(start_lab) -> No
         [sys.executable, "-m", "mpremote", *args, "--format", "json"], capture_output=True, text=True, env=env
     )
     sessions = [s for r in json.loads(as_json.stdout) for s in r["sessions"]]
-    assert sessions
+    assert sessions, as_json.stdout + as_json.stderr
     for s in sessions:
         assert s["logon_text"] in piped.stdout and s["username"] in piped.stdout
 
