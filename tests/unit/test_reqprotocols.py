@@ -141,6 +141,7 @@ def test_install_swaps_the_globals_requests_uses_and_requests_still_prepares_the
     assert type(requests.utils._SupportsItems).__name__ == "_HasMember"
     assert prepared() == before
 
+
 def test_the_switch_off_asks_the_original_protocol() -> None:
     from requests import _types
 

@@ -4,16 +4,12 @@ the count is stated, a large set asks for the number, and only what was shown is
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import subprocess
-import sys
 
 import pytest
 
 from mpremote.confirm import TYPE_COUNT_OVER
-from tests.support.helpers import SECRET
+from tests.support.terminal import run_with_terminal_stdin
 
 from .conftest import journal_events
 
@@ -22,17 +18,7 @@ pytestmark = pytest.mark.lab
 
 def _run_on_tty(args, answer: str, timeout: float = 90) -> tuple[int, str, str]:
     """The real CLI with stdin on a pseudo-terminal; ``answer`` is typed at the prompt."""
-    main, secondary = pty.openpty()
-    env = {**os.environ, "MPREMOTE_PASSWORD": SECRET, "COLUMNS": "80"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mpremote", *map(str, args), "--no-progress"],
-        stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    os.close(secondary)
-    os.write(main, answer.encode() + b"\n")
-    out, err = proc.communicate(timeout=timeout)
-    os.close(main)
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    return run_with_terminal_stdin([*args, "--no-progress"], answer, timeout=timeout, env={"COLUMNS": "80"})
 
 
 def _shown(text: str) -> set[tuple[str, int, str]]:

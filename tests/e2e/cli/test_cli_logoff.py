@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import subprocess
-import sys
-
 import pytest
 
-from tests.support.helpers import SECRET
+from tests.support.terminal import run_with_terminal_stdin
 
 from .conftest import journal_events, run_subprocess, user_sessions
 
@@ -59,17 +54,8 @@ def test_without_yes_and_without_a_terminal_nothing_is_done(start_lab, cli) -> N
 
 def _run_on_tty(args, answer: str, timeout: float = 60) -> tuple[int, str]:
     """Run the real CLI with stdin on a pseudo-terminal and type ``answer`` at the prompt."""
-    main, secondary = pty.openpty()
-    env = {**os.environ, "MPREMOTE_PASSWORD": SECRET}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mpremote", *map(str, args)],
-        stdin=secondary, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    os.close(secondary)
-    os.write(main, answer.encode() + b"\n")
-    out, err = proc.communicate(timeout=timeout)
-    os.close(main)
-    return proc.returncode, (out + err).decode("utf-8", "replace")
+    code, out, err = run_with_terminal_stdin(args, answer, timeout=timeout)
+    return code, out + err
 
 
 def test_declined_confirmation_on_a_terminal_changes_nothing(start_lab) -> None:

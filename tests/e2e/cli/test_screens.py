@@ -20,17 +20,16 @@ import json
 import os
 import pty
 import re
-import select
 import struct
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.helpers import SECRET
+from tests.support.terminal import read_terminal
 
 from .conftest import user_sessions
 
@@ -63,31 +62,7 @@ def run_on_pty(
         stdin=secondary, stdout=secondary, stderr=secondary, env=env, close_fds=True,
     )  # fmt: skip
     os.close(secondary)
-    chunks: list[bytes] = []
-    answered = answer is None
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([main], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(main, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-                if not answered and re.search(rb"\[y/N\] $|to confirm: $", b"".join(chunks)):
-                    os.write(main, answer.encode() + b"\r")  # type: ignore[union-attr]
-                    answered = True
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(main)
-    return b"".join(chunks).decode("utf-8", "replace")
+    return read_terminal(main, proc, timeout=timeout, answer=answer)
 
 
 def screen(raw: str, tmp: Path | None = None) -> str:

@@ -25,6 +25,7 @@ from mpremote.fanout import AUTO_PROCESSES_MAX, AUTO_PROCESSES_MIN_HOSTS
 from mpremote.lab.faults import parse_fault_rule
 from mpremote.lab.server import Lab
 from tests.support.helpers import cli_env, journal, mpremote_argv, read_jsonl, run_cli, start_lab
+from tests.support.terminal import read_terminal
 
 #: Forks, signals and kills: .ci/reliability.sh runs these several times in a row.
 pytestmark = [pytest.mark.lab, pytest.mark.stress]
@@ -130,18 +131,8 @@ def test_progress_bar_is_shown_while_workers_run(lab: Lab, tmp_path: Path) -> No
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sub,
                             env=cli_env(MPREMOTE_DEBUG="1"))  # fmt: skip
     os.close(sub)
-    chunks = []
-    while True:
-        try:
-            data = os.read(main, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(main)
-    assert proc.wait(timeout=120) == 0
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    screen = read_terminal(main, proc, timeout=120)
+    assert proc.returncode == 0, screen
     assert f"{HOSTS} hosts over {expected_workers()} worker processes" in screen
     assert f"/{HOSTS}" in screen  # the bar's done/total column
     assert "not forking" not in screen
