@@ -336,9 +336,8 @@ def _finish(outcome: Any, reporter: Any) -> int:
             names = [r.host for r in outcome.results if r.status in RETRY_STATUSES]
             sys.stderr.write("".join(f"{n}\n" for n in names))
             problems.append(f"--retry-file: {outcome.retry_error}; its {len(names)} host name(s) went to stderr above")
-        con = err_console()
-        for problem in problems:
-            _error(con, problem)
+        for problem in problems:  # rich is imported only if there is something to say
+            _error(err_console(), problem)
         if problems and code != ExitCode.INTERRUPTED:
             code = int(ExitCode.INTERNAL)
     finally:

@@ -148,3 +148,6 @@ def test_worker_processes_import_the_client_libraries_once(tmp_path: Path) -> No
     assert _hits(set(workers), ("pypsrp.powershell", "spnego._ntlm")), "the run never reached NTLM"
     again = sorted(n for n in _hits(set(workers), client) if workers[n] > threads.get(n, 0))
     assert not again, f"imported again in a worker: {again}"
+    # A JSON run that went well has nothing to say on a console: rich (~45 ms of CPU after
+    # the last host answered) is not imported at all.
+    assert not _hits(set(threads) | set(workers), ("rich",))
