@@ -331,9 +331,10 @@ def preload() -> None:
     """Import and build, in this process, what every connection needs.
 
     A parent calls it before forking worker processes: pypsrp, requests, urllib3 and
-    pyspnego (about 125 ms of CPU), the WSMan subclass, the TLS adapter and the fast
-    serializer are then made once and shared copy-on-write, instead of once per worker
-    at its first host. Nothing here opens a socket, reads a secret or starts a thread.
+    pyspnego (about 125 ms of CPU), the quser parser's code-page tables and codecs (about
+    20 ms), the WSMan subclass, the TLS adapter and the fast serializer are then made once
+    and shared copy-on-write, instead of once per worker at its first host. Nothing here
+    opens a socket, reads a secret or starts a thread.
     """
     import pypsrp.powershell  # noqa: F401  (RunspacePool, PowerShell)
     import spnego._ntlm  # noqa: F401  (NTLM, at the first request)
@@ -342,8 +343,13 @@ def preload() -> None:
 
     default_backend()  # loads the OpenSSL bindings pypsrp uses for the TLS channel binding
 
+    import codecs
+
+    import mpremote.quser  # noqa: F401  (and the code-page tables of quser_lang)
     from mpremote.remote import preauth  # noqa: F401
 
+    for name in ("cp850", "cp437", "cp1252", "utf-16-le", "utf-16-be"):  # OEM text; NTLM; CLIXML
+        codecs.lookup(name)
     reqprotocols.install()
     _wsman_class()
     _tls_adapter_class()
