@@ -336,20 +336,24 @@ def preload() -> None:
     and shared copy-on-write, instead of once per worker at its first host. Nothing here
     opens a socket, reads a secret or starts a thread.
     """
-    import pypsrp.powershell  # noqa: F401  (RunspacePool, PowerShell)
-    import spnego._ntlm  # noqa: F401  (NTLM, at the first request)
-    import urllib3.util.ssl_  # noqa: F401  (the shared SSLContext)
-    from cryptography.hazmat.backends import default_backend
-
-    default_backend()  # loads the OpenSSL bindings pypsrp uses for the TLS channel binding
-
     import codecs
+    import importlib
+
+    import pypsrp.powershell  # noqa: F401  (RunspacePool, PowerShell)
 
     import mpremote.quser  # noqa: F401  (and the code-page tables of quser_lang)
-    from mpremote.remote import preauth  # noqa: F401
 
-    for name in ("cp850", "cp437", "cp1252", "utf-16-le", "utf-16-be"):  # OEM text; NTLM; CLIXML
-        codecs.lookup(name)
+    # Other libraries' internals: a speed-up only, so a module that moved is skipped.
+    for name in (
+        "spnego._ntlm",
+        "urllib3.util.ssl_",
+        "cryptography.hazmat.backends.openssl",
+        "mpremote.remote.preauth",
+    ):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    for codec in ("cp850", "cp437", "cp1252", "utf-16-le", "utf-16-be"):  # OEM text; NTLM; CLIXML
+        codecs.lookup(codec)
     reqprotocols.install()
     _wsman_class()
     _tls_adapter_class()

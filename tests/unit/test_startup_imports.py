@@ -153,3 +153,23 @@ def test_worker_processes_import_the_client_libraries_once(tmp_path: Path) -> No
     # A JSON run that went well has nothing to say on a console: rich (~45 ms of CPU after
     # the last host answered) is not imported at all.
     assert not _hits(set(threads) | set(workers), ("rich",))
+
+
+def test_preload_survives_a_library_that_moved_its_internals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """preload is a speed-up: a private module another release renamed must not fail a run."""
+    import importlib
+
+    from mpremote.remote import connection
+
+    real = importlib.import_module
+    asked: list[str] = []
+
+    def moved(name: str, package: str | None = None) -> object:
+        if name.startswith(("spnego._", "cryptography.hazmat.", "urllib3.util.")):
+            asked.append(name)
+            raise ImportError(f"No module named {name!r}")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", moved)
+    connection.preload()
+    assert asked, "preload no longer imports the libraries' internals: update this test"
