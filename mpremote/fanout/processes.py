@@ -13,9 +13,12 @@ worker misbehaves:
 * **One row per host.** The parent settles each host at most once (first row wins). A
   worker that dies (crash, ``os._exit`` in a job, OOM kill) is noticed by the end of its
   pipe: its hosts that had started get a ``failed`` / ``internal`` row saying the outcome
-  is unknown (an action may have been sent), those it never started get an
-  ``interrupted`` "not started" row (nothing was sent). A worker reports a host's start
-  *before* it starts the host's thread, so "not started" is never a guess.
+  is unknown (an action may have been sent; they are never run again); those it never
+  started go to a new worker (nothing was sent to them), or, if the lost worker was itself
+  such a replacement or the run is being interrupted, get an ``interrupted`` "not
+  started" row. A worker reports a host's start *before* it starts the host's thread, and
+  the parent reads all a dead worker wrote before deciding, so "not started" is never a
+  guess.
 * **Deadline.** Workers enforce the per-host deadline themselves. The parent bounds them
   too: a started host with no row by ``deadline + HARD_DEADLINE_MARGIN_S +
   WORKER_MARGIN_S`` means its worker no longer responds (e.g. a thread holding the GIL in
@@ -51,6 +54,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +165,8 @@ def _worker_main(
 class _Worker:
     number: int
     shard: list[int]
+    concurrency: int = 1
+    replacement: bool = False  # took over a lost worker's unstarted hosts (never replaced itself)
     process: BaseProcess | None = None
     out_fd: int = -1  # parent reads rows here
     control_fd: int = -1  # parent writes one byte here to stop the worker
@@ -169,72 +175,99 @@ class _Worker:
     closed: bool = False  # its pipe reached EOF or it was killed
 
 
+@contextlib.contextmanager
+def _forking() -> Iterator[None]:
+    """Around a fork: buffered output flushed (a child must not print it again), SIGINT and
+    SIGTERM held off so that a worker gets them only once its own handlers are set."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_BLOCKED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)  # a pending Ctrl-C lands here
+
+
 class ProcessRunner:
     """The parent's side of one process-parallel run; settles rows into ``run``."""
 
     def __init__(self, run: Run, processes: int, concurrency: int) -> None:
         self.run = run
         n = len(run.hosts)
-        self.workers = [_Worker(w, list(range(w, n, processes))) for w in range(processes)]
         base, extra = divmod(concurrency, processes)
-        self.concurrency = [max(1, base + (1 if w < extra else 0)) for w in range(processes)]
+        self.workers = [
+            _Worker(w, list(range(w, n, processes)), max(1, base + (1 if w < extra else 0))) for w in range(processes)
+        ]
         self.selector = selectors.DefaultSelector()
-        self.owner: dict[int, _Worker] = {i: w for w in self.workers for i in w.shard}
+        self.ctx: Any = None
+
+    @property
+    def concurrency(self) -> list[int]:
+        """Threads of each worker, in worker order (replacements included)."""
+        return [w.concurrency for w in self.workers]
 
     # -- starting ------------------------------------------------------------------------------
     def start(self) -> bool:
         """Fork the workers; False if not even one could be started (caller uses threads)."""
         import multiprocessing
 
-        ctx = multiprocessing.get_context("fork")
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):
-                pass
-        saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_BLOCKED)
-        try:
-            return self._fork_all(ctx)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)  # a pending Ctrl-C lands here
-
-    def _fork_all(self, ctx: Any) -> bool:
-        parent_fds: list[int] = []
-        for w in self.workers:
-            out_r, out_w = os.pipe()
-            ctl_r, ctl_w = os.pipe()
-            parent_fds += [out_r, ctl_w]
-            process = ctx.Process(
-                target=_worker_main,
-                args=(self.run, w.shard, self.concurrency[w.number], out_w, ctl_r, list(parent_fds)),
-                name=f"mpremote-worker-{w.number}",
-                daemon=True,
-            )
-            try:
-                process.start()
-            except OSError as exc:
-                for fd in (out_r, out_w, ctl_r, ctl_w):
-                    os.close(fd)
-                parent_fds = parent_fds[:-2]
+        self.ctx = multiprocessing.get_context("fork")
+        with _forking():
+            for w in self.workers:
+                error = self._fork_one(w)
+                if error is None:
+                    continue
                 if not any(x.process for x in self.workers):
-                    log.warning("could not start a worker process (%s); running with threads", exc)
+                    log.warning("could not start a worker process (%s); running with threads", error)
                     return False
                 w.closed = w.ended = True
                 for i in w.shard:
-                    message = f"could not start a worker process: {exc}"
+                    message = f"could not start a worker process: {error}"
                     self.run.settle(i, host_row(self.run.hosts[i], HostStatus.FAILED, "internal", message, 0.0))
-                continue
-            os.close(out_w)
-            os.close(ctl_r)
-            os.set_blocking(out_r, False)
-            w.process, w.out_fd, w.control_fd = process, out_r, ctl_w
-            self.selector.register(out_r, selectors.EVENT_READ, w)
         return True
+
+    def _fork_one(self, w: _Worker) -> OSError | None:
+        """Fork worker ``w`` (inside :func:`_forking`); the error if it could not be started."""
+        out_r, out_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        # The child closes the parent's end of every pipe, so that EOF means what it says.
+        parent_fds = [fd for x in self.workers for fd in (x.out_fd, x.control_fd) if fd >= 0] + [out_r, ctl_w]
+        process = self.ctx.Process(
+            target=_worker_main,
+            args=(self.run, w.shard, w.concurrency, out_w, ctl_r, parent_fds),
+            name=f"mpremote-worker-{w.number}",
+            daemon=True,
+        )
+        try:
+            process.start()
+        except OSError as exc:
+            for fd in (out_r, out_w, ctl_r, ctl_w):
+                os.close(fd)
+            return exc
+        os.close(out_w)
+        os.close(ctl_r)
+        os.set_blocking(out_r, False)
+        w.process, w.out_fd, w.control_fd = process, out_r, ctl_w
+        self.selector.register(out_r, selectors.EVENT_READ, w)
+        return None
 
     # -- messages ------------------------------------------------------------------------------
     def read(self, w: _Worker) -> None:
         """Take whatever the pipe holds now; handle each complete message; never block."""
+        eof, garbled = self._take(w)
+        if garbled is not None:  # nothing more from this pipe can be trusted
+            self.kill(w)
+            self.lost(w, f"unreadable message ({garbled})", trusted=False)
+        elif eof:
+            self.lost(w, "")
+
+    def _take(self, w: _Worker) -> tuple[bool, str | None]:
+        """Read the pipe until it is empty and handle each complete message: (end of file
+        reached, the error's name if a message could not be read)."""
         eof = False
         while True:
             try:
@@ -257,13 +290,10 @@ class ProcessRunner:
             del w.buffer[: _HEADER.size + size]
             try:
                 message = pickle.loads(payload)
-            except Exception as exc:  # a garbled pipe: nothing more from it can be trusted
-                self.kill(w)
-                self.lost(w, f"unreadable message ({type(exc).__name__})")
-                return
+            except Exception as exc:
+                return eof, type(exc).__name__
             self.handle(w, message)
-        if eof:
-            self.lost(w, "")
+        return eof, None
 
     def handle(self, w: _Worker, message: tuple[Any, ...]) -> None:
         run = self.run
@@ -286,8 +316,15 @@ class ProcessRunner:
             w.ended = True
 
     # -- failures ------------------------------------------------------------------------------
-    def lost(self, w: _Worker, why: str) -> None:
-        """The worker is gone (or was killed): every host of its shard without a row gets one."""
+    def lost(self, w: _Worker, why: str, *, trusted: bool = True) -> None:
+        """The worker is gone (or was killed): every host of its shard without a row gets one.
+
+        Hosts it never started go to a new worker process (once: a replacement that is lost
+        in turn is not replaced), since nothing was sent to them; hosts it had started get
+        an "outcome unknown" row and are never run again. Before deciding, everything the
+        dead worker wrote is read, so a host it reported started is never taken for one it
+        never started. ``trusted=False`` (its pipe was garbled): no replacement.
+        """
         if w.closed:
             return
         w.closed = True
@@ -297,10 +334,19 @@ class ProcessRunner:
             w.process.join(timeout=1.0)
             if w.process.exitcode is not None:
                 why = ", ".join(filter(None, [why, f"exit code {w.process.exitcode}"]))
+        dead = w.process is None or w.process.exitcode is not None
+        if trusted and dead and w.out_fd >= 0:
+            _eof, garbled = self._take(w)  # its last messages: the pipe holds all it wrote
+            trusted = garbled is None
         run = self.run
         unsettled = [i for i in w.shard if i not in run.results]
         if not unsettled:
             return
+        fresh = [i for i in unsettled if i not in run.started]
+        if fresh and trusted and dead and self._replace(w, fresh, why):
+            unsettled = [i for i in unsettled if i in run.started]
+            if not unsettled:
+                return
         log.warning("worker process %d lost (%s) with %d host(s) unreported", w.number, why, len(unsettled))
         for i in unsettled:
             if i in run.started:
@@ -320,6 +366,32 @@ class ProcessRunner:
                     0.0,
                 )
             run.settle(i, row)
+
+    def _replace(self, lost: _Worker, fresh: list[int], why: str) -> bool:
+        """Fork a new worker for ``fresh``, the lost worker's hosts that were never started.
+
+        Not for a replacement (a job that kills its worker must not kill worker after
+        worker), not once the run is being interrupted, and not while this process runs
+        another thread (a fork is only safe from a single-threaded process)."""
+        run = self.run
+        cancelled = run.cancel is not None and run.cancel.is_set()
+        if lost.replacement or run.interrupted or cancelled or self.ctx is None or other_threads():
+            return False
+        w = _Worker(len(self.workers), sorted(fresh), lost.concurrency, replacement=True)
+        with _forking():
+            error = self._fork_one(w)
+        if error is not None:
+            log.warning("could not start a worker process to replace worker %d (%s)", lost.number, error)
+            return False
+        self.workers.append(w)
+        log.warning(
+            "worker process %d lost (%s); its %d host(s) not yet started go to worker process %d",
+            lost.number,
+            why,
+            len(fresh),
+            w.number,
+        )
+        return True
 
     def kill(self, w: _Worker) -> None:
         if w.process is not None and w.process.is_alive():

@@ -175,10 +175,8 @@ def test_stuck_worker_is_killed_and_the_run_still_ends(monkeypatch: pytest.Monke
     assert len(out.results) == 6
     # The other worker's hosts (even positions: mp-002, 004, 006) were not affected.
     assert [out.results[i].status for i in (1, 3, 5)] == [HostStatus.OK] * 3
-    # The stuck worker's other hosts never started: nothing was done, and they say so.
-    for i in (2, 4):
-        r = out.results[i]
-        assert r.status is HostStatus.INTERRUPTED and r.error is not None and "not started" in r.error.message
+    # The stuck worker's other hosts had never started: a new worker ran them.
+    assert [out.results[i].status for i in (2, 4)] == [HostStatus.OK] * 2
 
 
 def test_cancel_gives_interrupted_rows() -> None:
@@ -231,9 +229,12 @@ def test_cooperative_jobs_see_cancel_inside_the_worker() -> None:
 
 
 def test_worker_dying_mid_run_leaves_one_honest_row_per_host(tmp_path: Path) -> None:
-    """``os._exit`` in a job kills its worker: no row lost, none claims what did not happen."""
+    """``os._exit`` in a job kills its worker: no row lost, none claims what did not happen,
+    the hosts it had not started run in a new worker, and no host's job runs twice."""
 
     def job(host: Host, deadline: Deadline) -> HostResult:
+        # O_EXCL: a second run of the same host's job fails loudly instead of passing unseen.
+        os.close(os.open(tmp_path / f"{host.name}.started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         if host.name == "mp-005":
             # At once: the shard's other thread is then at most one 20 ms job further, so
             # later hosts of the shard are certainly not started (a sleep here let a loaded
@@ -248,16 +249,46 @@ def test_worker_dying_mid_run_leaves_one_honest_row_per_host(tmp_path: Path) -> 
     for r in out.results:
         if r.status is HostStatus.OK:
             assert (tmp_path / r.host).exists(), f"{r.host} reported ok without finishing"
-    dead_shard = [r for i, r in enumerate(out.results) if i % 2 == 0]  # mp-005 is index 4
     assert all(r.status is HostStatus.OK for i, r in enumerate(out.results) if i % 2 == 1)
-    victim = out.results[4]
+    victim = out.results[4]  # mp-005
     assert victim.status is HostStatus.FAILED and victim.error is not None
     assert victim.error.kind == "internal" and "outcome on the host is unknown" in victim.error.message
     assert "exit code 7" in victim.error.message
-    for r in dead_shard:
-        if r.status is HostStatus.INTERRUPTED:
-            assert r.error is not None and r.error.message.startswith("not started")
-    assert any(r.status is HostStatus.INTERRUPTED for r in dead_shard)
+    not_ok = [r for r in out.results if r.status is not HostStatus.OK]
+    for r in not_ok:  # only hosts the dead worker had started: never a "not started" row
+        assert r.status is HostStatus.FAILED and r.error is not None
+        assert "while this host was running" in r.error.message
+    # mp-005 killed its worker after at most one other host of the shard had started, so the
+    # shard's later hosts were run, once, by the new worker.
+    assert len(not_ok) <= 2
+    assert all(r.status is HostStatus.OK for r in out.results[12::2])
+    # A second run of a host's job would have failed its O_EXCL create: no row says so.
+    assert not [r.host for r in out.results if r.error is not None and "FileExistsError" in r.error.message]
+
+
+def test_a_replacement_worker_that_dies_is_not_replaced(tmp_path: Path) -> None:
+    """A job that kills every worker it runs in cannot fork worker after worker: the
+    replacement's own loss gives its hosts honest rows, and the run ends."""
+
+    def job(host: Host, deadline: Deadline) -> HostResult:
+        os.close(os.open(tmp_path / f"{host.name}.started", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        if host.name in ("mp-005", "mp-011"):
+            os._exit(7)
+        time.sleep(0.05)
+        return HostResult(host=host.name, address=host.address, status=HostStatus.OK)
+
+    out = run_hosts(hosts(20), job, processes=2, concurrency=2)  # one thread per worker
+    assert [r.host for r in out.results] == [h.name for h in hosts(20)]
+    rows = {r.host: r for r in out.results}
+    assert all(rows[f"mp-{n:03d}"].status is HostStatus.OK for n in range(2, 21, 2))  # the other worker
+    assert rows["mp-001"].status is HostStatus.OK and rows["mp-003"].status is HostStatus.OK
+    for name in ("mp-005", "mp-011"):  # each killed the worker it ran in
+        assert rows[name].status is HostStatus.FAILED and "outcome on the host is unknown" in rows[name].error.message
+    assert rows["mp-007"].status is HostStatus.OK and rows["mp-009"].status is HostStatus.OK  # the replacement's
+    for n in (13, 15, 17, 19):  # after the replacement died: not started, nothing was done
+        r = rows[f"mp-{n:03d}"]
+        assert r.status is HostStatus.INTERRUPTED and r.error is not None and "not started" in r.error.message
+        assert not (tmp_path / f"{r.host}.started").exists()
 
 
 def test_sigint_to_the_workers_does_not_kill_them(capfd: pytest.CaptureFixture[str]) -> None:
