@@ -168,3 +168,61 @@ def test_constant_messages_queue_the_same_bytes_as_psrpcore() -> None:
                 )
                 assert bytes(a.data) == bytes(b.data)
     assert len(psrp_cache._serialised) == 5  # capability, empty data, Opened, Completed, Stopped
+
+
+def _private_data_bytes(pool: ServerRunspacePool, pool_id: uuid.UUID) -> bytes:
+    from psrpcore.types import ApplicationPrivateData
+
+    pool.runspace_pool_id = pool_id
+    pool.prepare_message(ApplicationPrivateData(ApplicationPrivateData=pool.application_private_data))
+    return bytes(pool._send_buffer[-1].data)
+
+
+def _their_capability(protocol: str) -> Any:
+    from psrpcore.types import PSVersion, SessionCapability
+
+    return SessionCapability(
+        PSVersion=PSVersion("2.0"), protocolversion=PSVersion(protocol), SerializationVersion=PSVersion("1.1.0.1")
+    )
+
+
+def test_default_private_data_queues_the_same_bytes_as_psrpcore() -> None:
+    """psrpcore's default ``PSVersionTable`` private data, sent on every pool's opening, is
+    serialised once per pair of capabilities and is still byte for byte psrpcore's."""
+    from psrpcore.types import PSVersion
+
+    pool_id = uuid.uuid4()
+    for their in (None, "2.3", "2.2", "2.3"):
+        for _ in range(2):  # the second pool is served from the cache
+            plain, cached = ServerRunspacePool(), psrp_cache.CachingServerRunspacePool()
+            if their is not None:
+                plain.their_capability = _their_capability(their)
+                cached.their_capability = _their_capability(their)
+            assert _private_data_bytes(cached, pool_id) == _private_data_bytes(plain, pool_id)
+    assert len(psrp_cache._serialised) == 3  # no capability, 2.3, 2.2
+
+    # Anything but the untouched default is serialised each time, never from the cache.
+    edits = [
+        lambda d, cap: d["PSVersionTable"].__setitem__("PSVersion", PSVersion("5.1")),
+        lambda d, cap: d.__setitem__("Extra", 1),
+        lambda d, cap: d["PSVersionTable"].__setitem__("SerializationVersion", PSVersion("1.1.0.1")),
+        lambda d, cap: d.__setitem__("PSVersionTable", dict(reversed(list(d["PSVersionTable"].items())))),
+        lambda d, cap: setattr(cap, "protocolversion", PSVersion("2.2")),
+    ]
+    for edit in edits:
+        plain, cached = ServerRunspacePool(), psrp_cache.CachingServerRunspacePool()
+        for pool in (plain, cached):
+            edit(pool.application_private_data, pool.our_capability)
+        assert _private_data_bytes(cached, pool_id) == _private_data_bytes(plain, pool_id)
+    assert len(psrp_cache._serialised) == 3
+
+
+def test_capability_keys_follow_a_replaced_capability() -> None:
+    pool = psrp_cache.CachingServerRunspacePool()
+    first = pool._caps_key()
+    assert first == (psrp_cache._capability_key(pool.our_capability), None)
+    assert pool._caps_key() is first  # memoised for the same objects
+    pool.their_capability = _their_capability("2.2")
+    assert pool._caps_key() == (first[0], ("2.0", "2.2", "1.1.0.1"))
+    pool.their_capability = _their_capability("2.3")
+    assert pool._caps_key() == (first[0], ("2.0", "2.3", "1.1.0.1"))
