@@ -1,16 +1,16 @@
 """Python twins of the project's own PowerShell scripts (``mpremote/remote/scripts``).
 
 A real host runs ``query.ps1``/``act.ps1`` with PowerShell; the lab recognises them by their
-exact text (composed from the package at every call by the client's own loader,
-``mpremote.remote.scripts.compose``, so an edited script or fragment is still recognised,
-line endings normalised) and runs a twin that calls the same emulated ``quser``/``logoff``/
-``tsdiscon``/``msg``/``*-WmsSession`` primitives and builds objects with the same property
-names, order and types as the PowerShell would. Like the scripts' ``Write-Result``, the twin
-answers with the one JSON string Windows PowerShell 5.1's ``ConvertTo-Json -Compress`` prints
-for those objects (``psjson51.py``), or, on a host without ``ConvertTo-Json`` (the
-``no-json`` fault) or when the caller passed ``-NoJson``, with the objects themselves. A
-script the lab does not recognise is interpreted line by line instead (``interpreter.py``),
-and fails there like any unknown text.
+exact text (composed from the package by the client's own loader,
+``mpremote.remote.scripts.compose``, again whenever a script or fragment file changes, so an
+edited one is still recognised; line endings normalised) and runs a twin that calls the same
+emulated ``quser``/``logoff``/``tsdiscon``/``msg``/``*-WmsSession`` primitives and builds
+objects with the same property names, order and types as the PowerShell would. Like the
+scripts' ``Write-Result``, the twin answers with the one JSON string Windows PowerShell 5.1's
+``ConvertTo-Json -Compress`` prints for those objects (``psjson51.py``), or, on a host
+without ``ConvertTo-Json`` (the ``no-json`` fault) or when the caller passed ``-NoJson``,
+with the objects themselves. A script the lab does not recognise is interpreted line by
+line instead (``interpreter.py``), and fails there like any unknown text.
 
 If a script changes in ways its twin does not know, the twin is wrong: keep the two in step.
 """
@@ -18,8 +18,12 @@ If a script changes in ways its twin does not know, the twin is wrong: keep the 
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psrpcore.types import ErrorCategory
@@ -62,11 +66,94 @@ def match(commands: list[contract.CommandSpec]) -> Twin | None:
     """The twin for a pipeline that is exactly one of the project's scripts, else None."""
     if len(commands) != 1 or not commands[0].is_script:
         return None
-    text = normalise(commands[0].text)
-    for name, twin in (("query.ps1", run_query), ("act.ps1", run_act)):
-        if text == script_text(name):
-            return twin
+    name = _recognised.name_of(commands[0].text)
+    if name == "query.ps1":
+        return run_query
+    if name == "act.ps1":
+        return run_act
     return None
+
+
+_TWIN_SCRIPTS = ("query.ps1", "act.ps1")
+
+
+class _Recognised:
+    """Which packaged script (if any) a pipeline's exact text is, remembered per text.
+
+    Every host of a run receives the same script text, and composing the scripts again
+    for each pipeline (reading the files, splicing the fragments) was ~5% of the lab's CPU.
+    The answers stay valid only while the script files are unchanged: each call compares
+    the files' stat (modification time, size, inode) with those taken when they were
+    composed, and recomposes and forgets every answer when any differs, so an edited
+    script or fragment is still seen at once. Where the scripts are no plain files (a
+    zipped package), nothing is remembered and each call composes them, as before.
+    """
+
+    _MAX_TEXTS = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stamps: tuple[tuple[str, int, int, int], ...] | None = None
+        self._composed: dict[str, str] = {}  # script name -> normalised composed text
+        self._texts: dict[str, str | None] = {}  # text as received -> script name or None
+
+    def name_of(self, text: str) -> str | None:
+        with self._lock:
+            if not self._fresh():
+                normalised = normalise(text)
+                return next((n for n in _TWIN_SCRIPTS if normalised == script_text(n)), None)
+            try:
+                return self._texts[text]
+            except KeyError:
+                pass
+            normalised = normalise(text)
+            name = next((n for n, t in self._composed.items() if normalised == t), None)
+            if len(self._texts) >= self._MAX_TEXTS:
+                self._texts.clear()
+            self._texts[text] = name
+            return name
+
+    def _fresh(self) -> bool:
+        """Whether the remembered answers hold (recomposing first if the files changed)."""
+        if self._stamps is not None and _stamps(tuple(s[0] for s in self._stamps)) == self._stamps:
+            return True
+        self._texts.clear()
+        self._composed.clear()
+        self._stamps = None
+        paths = _script_paths()
+        if paths is None:
+            return False
+        stamps = _stamps(paths)  # taken before reading: a later edit changes them again
+        if stamps is None:
+            return False
+        self._composed = {n: script_text(n) for n in _TWIN_SCRIPTS}
+        self._stamps = stamps
+        return True
+
+
+def _script_paths() -> tuple[str, ...] | None:
+    """The files the twin scripts are composed from (scripts and their fragments), or None."""
+    from mpremote.remote.scripts import include_names
+
+    folder = resources.files("mpremote.remote").joinpath("scripts")
+    if not isinstance(folder, Path):
+        return None
+    try:
+        names = [n for s in _TWIN_SCRIPTS for n in (s, *include_names(s))]
+    except OSError:
+        return None
+    return tuple(os.fspath(folder / n) for n in dict.fromkeys(names))
+
+
+def _stamps(paths: tuple[str, ...]) -> tuple[tuple[str, int, int, int], ...] | None:
+    try:
+        stats = [(p, os.stat(p)) for p in paths]
+    except OSError:
+        return None
+    return tuple((p, st.st_mtime_ns, st.st_size, st.st_ino) for p, st in stats)
+
+
+_recognised = _Recognised()
 
 
 # --------------------------------------------------------------------------- parameter binding

@@ -45,6 +45,11 @@ def compose(name: str) -> str:
     return composed
 
 
+def include_names(name: str) -> list[str]:
+    """The fragments ``name`` includes, in order (read each time, as :func:`compose` does)."""
+    return _INCLUDE.findall(_read(name))
+
+
 @functools.cache
 def script_text(name: str) -> str:
     """The composed script's text with LF line endings (cached: composed once per process)."""

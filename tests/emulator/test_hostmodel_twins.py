@@ -268,3 +268,70 @@ def test_confirmation_after_logoff_is_not_proof_when_quser_fails_otherwise() -> 
     assert (done.Id, done.Outcome) == (2, "done") and [e["id"] for e in events] == [2]
     assert (check.Check, check.Id, check.Confirmed, check.QuserExitCode) == ("confirm", 2, False, 1)
     assert "RPC" in check.QuserStderr
+
+
+def _uncached_name(text: str) -> str | None:
+    """What match() answered before it remembered texts: compose and compare every time."""
+    normalised = scripts_twin.normalise(text)
+    return next((n for n in ("query.ps1", "act.ps1") if normalised == scripts_twin.script_text(n)), None)
+
+
+def test_recognised_texts_are_what_composing_each_time_says() -> None:
+    query, act = scripts_twin.script_text("query.ps1"), scripts_twin.script_text("act.ps1")
+    texts = [
+        query,
+        act,
+        query.replace("\n", "\r\n"),
+        "\ufeff" + act + "\n\n  ",
+        query + "\n# edited",
+        act[:-1],
+        "quser",
+        "",
+        query,  # the second time from memory
+        act.replace("\n", "\r\n"),
+    ]
+    recognised = scripts_twin._Recognised()
+    for _ in range(2):
+        for text in texts:
+            assert recognised.name_of(text) == _uncached_name(text), text[:40]
+    assert [scripts_twin.match([CommandSpec(t, True)]) for t in texts[:3]] == [
+        scripts_twin.run_query,
+        scripts_twin.run_act,
+        scripts_twin.run_query,
+    ]
+    assert scripts_twin.match([CommandSpec(query, False)]) is None
+    assert scripts_twin.match([CommandSpec(query, True), CommandSpec("Out-Null", False)]) is None
+
+
+def test_recognised_texts_follow_edited_script_files(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited script or fragment file is composed again: old answers are forgotten."""
+    import os
+
+    files = {n: tmp_path / n for n in ("query.ps1", "quser.ps1")}
+    for n, f in files.items():
+        f.write_text(f"# {n} v1\n")
+    monkeypatch.setattr(scripts_twin, "_script_paths", lambda: tuple(str(f) for f in files.values()))
+    monkeypatch.setattr(
+        scripts_twin, "script_text", lambda n: files["query.ps1"].read_text().strip() if n == "query.ps1" else "act"
+    )
+    recognised = scripts_twin._Recognised()
+    assert recognised.name_of("# query.ps1 v1") == "query.ps1"
+    assert recognised.name_of("# query.ps1 v2") is None
+    files["query.ps1"].write_text("# query.ps1 v2\n")
+    assert recognised.name_of("# query.ps1 v2") == "query.ps1"
+    assert recognised.name_of("# query.ps1 v1") is None
+    # A fragment's edit (same size, later time) also starts over.
+    before = os.stat(files["quser.ps1"]).st_mtime_ns
+    files["quser.ps1"].write_text("# quser.ps1 v2\n")
+    os.utime(files["quser.ps1"], ns=(before + 10**9, before + 10**9))
+    calls: list[str] = []
+    monkeypatch.setattr(scripts_twin, "script_text", lambda n: calls.append(n) or "other")
+    assert recognised.name_of("# query.ps1 v2") is None
+    assert calls == ["query.ps1", "act.ps1"]
+    # Not plain files (a zipped package): nothing remembered, composed each call.
+    monkeypatch.setattr(scripts_twin, "_script_paths", lambda: None)
+    recognised = scripts_twin._Recognised()
+    calls.clear()
+    assert recognised.name_of("other") == "query.ps1"
+    assert recognised.name_of("other") == "query.ps1"
+    assert calls == ["query.ps1", "query.ps1"]
