@@ -34,17 +34,23 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, final
+
+from mpremote.lab.psobjects import psobject_of
 
 #: ConvertTo-Json's default -Depth.
 DEFAULT_DEPTH = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAMED = {"\r": "\\r", "\t": "\\t", '"': '\\"', "\\": "\\\\", "\n": "\\n", "\b": "\\b", "\f": "\\f"}
 _HEX = {"'", "<", ">", "&", "\u0085", "\u2028", "\u2029"}
+#: Text in which encode_string escapes nothing: no _NAMED or _HEX character, none below a space.
+_PLAIN = re.compile("[^\x00-\x1f\"\\\\'<>&\u0085\u2028\u2029]*")
 
 
+@final
 @dataclass
 class Wrapped:
     """``value`` inside a PSObject wrapper, with the instance note properties it carries."""
@@ -55,6 +61,8 @@ class Wrapped:
 
 def encode_string(text: str) -> str:
     """``"`` + ``HttpUtility.JavaScriptStringEncode(text)`` + ``"`` (.NET Framework 4.5+)."""
+    if _PLAIN.fullmatch(text):  # nothing to escape (most names and values)
+        return f'"{text}"'
     out = ['"']
     for c in text:
         named = _NAMED.get(c)
@@ -99,7 +107,7 @@ def format_double(x: float) -> str:
 
 def _custom_properties(obj: Any) -> list[tuple[str, Any]] | None:
     """A psrpcore PSObject's note properties in order (None: not such an object)."""
-    ps = getattr(obj, "PSObject", None)
+    ps = psobject_of(obj)
     if ps is None:
         return None
     props = list(ps.adapted_properties) + list(ps.extended_properties)
@@ -108,19 +116,23 @@ def _custom_properties(obj: Any) -> list[tuple[str, Any]] | None:
 
 def _scalar(value: Any) -> str | None:
     """The JSON of a value JavaScriptSerializer writes directly, else None."""
+    # issubclass on type(value), not isinstance: for a psrpcore PSObject that is not of the
+    # class asked about, isinstance reads ``__class__`` through psrpcore's costly
+    # ``__getattribute__``, which answers type(value) anyway.
+    kind = type(value)
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if issubclass(kind, bool):
         return "true" if value else "false"
-    if isinstance(value, enum.Enum):
+    if issubclass(kind, enum.Enum):
         return str(int(value.value))
-    if isinstance(value, int):
+    if issubclass(kind, int):
         return str(value)
-    if isinstance(value, float):
+    if issubclass(kind, float):
         return format_double(value)
-    if isinstance(value, str):
+    if issubclass(kind, str):
         return encode_string(value)
-    if isinstance(value, datetime):
+    if issubclass(kind, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         ms = (moment - _EPOCH) // timedelta(milliseconds=1)
         return f'"\\/Date({ms})\\/"'
@@ -160,7 +172,7 @@ def _in_object_string(value: Any) -> str:
 
 def _process(value: Any, depth: int, limit: int) -> str:
     notes: dict[str, Any] = {}
-    if isinstance(value, Wrapped):
+    if type(value) is Wrapped:  # a final dataclass of this module
         notes = dict(value.notes)
         value = value.value
         if isinstance(value, list | tuple):  # 5.1's types.ps1xml: System.Array has an alias Count
@@ -168,14 +180,15 @@ def _process(value: Any, depth: int, limit: int) -> str:
     scalar = _scalar(value)
     if scalar is None and depth > limit:
         scalar = encode_string(to_ps_string(value))
+    kind = type(value)  # issubclass, not isinstance: see _scalar
     if scalar is not None:
         body = scalar
         if not notes:
             return body
         members = [("value", body)]
-    elif isinstance(value, dict):
+    elif issubclass(kind, dict):
         members = [(str(k), _process(v, depth + 1, limit)) for k, v in value.items()]
-    elif isinstance(value, list | tuple):
+    elif issubclass(kind, list | tuple):
         body = "[" + ",".join(_process(v, depth + 1, limit) for v in value) + "]"
         if not notes:
             return body

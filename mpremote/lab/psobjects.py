@@ -14,7 +14,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from psrpcore.types import PSCustomObject, PSNoteProperty
+from psrpcore.types import PSCustomObject, PSNoteProperty, PSObject
+
+
+def psobject_of(obj: Any) -> Any:
+    """``getattr(obj, "PSObject", None)``, without psrpcore's attribute machinery.
+
+    On a psrpcore ``PSObject`` every attribute read goes through its ``__getattribute__``,
+    which builds a dict of all the object's properties and then returns the real Python
+    attribute when there is one, as there always is for ``PSObject``; this reads that
+    attribute directly. Anything else is asked as usual.
+    """
+    if issubclass(type(obj), PSObject):
+        try:
+            return object.__getattribute__(obj, "PSObject")
+        except AttributeError:
+            return None
+    return getattr(obj, "PSObject", None)
 
 
 def custom_object(**properties: Any) -> PSCustomObject:
@@ -24,7 +40,7 @@ def custom_object(**properties: Any) -> PSCustomObject:
     goes to the front of the object's type names.
     """
     obj = PSCustomObject()
-    ps = obj.PSObject
+    ps = object.__getattribute__(obj, "PSObject")
     extended = ps.extended_properties
     for name, value in properties.items():
         if name == "PSTypeName":

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from psrpcore.types import ErrorCategory
 
 from mpremote.lab import contract, psjson51
-from mpremote.lab.psobjects import custom_object
+from mpremote.lab.psobjects import custom_object, psobject_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from mpremote.lab.hostmodel import EmulatedHost
@@ -229,12 +229,12 @@ def to_str(value: Any) -> str:
 
 def prop(obj: Any, name: str) -> Any:
     """``$obj.Name`` on a hashtable (case-insensitive key) or a PSObject; $null when absent."""
-    if isinstance(obj, dict):
+    if issubclass(type(obj), dict):  # not isinstance: see psjson51._scalar
         for k, v in obj.items():
             if str(k).lower() == name.lower():
                 return v
         return None
-    ps = getattr(obj, "PSObject", None)
+    ps = psobject_of(obj)
     if ps is not None:
         wanted = name.lower()
         for p in list(ps.extended_properties) + list(ps.adapted_properties):

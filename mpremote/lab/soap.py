@@ -28,6 +28,17 @@ NS = {
     "f": "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault",
 }
 
+
+def qname(path: str) -> str:
+    """An ElementPath of ``prefix:name`` steps in Clark notation (``{uri}name``): what
+    ``find(path, NS)`` looks up, without ElementTree re-reading ``NS`` on every call."""
+    steps = []
+    for step in path.split("/"):
+        prefix, _, local = step.rpartition(":")
+        steps.append(f"{{{NS[prefix]}}}{local}" if prefix else step)
+    return "/".join(steps)
+
+
 _TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer/"
 _SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
 #: wsa:Action URI -> short name used in the journal and for dispatch.
@@ -130,39 +141,50 @@ def parse_request(data: bytes) -> Request:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise SoapError(WSMAN_INVALID_REQUEST, f"The request is not valid XML: {exc}") from None
-    header = root.find("s:Header", NS)
+    header = root.find(_HEADER)
     if header is None:
         raise SoapError(WSMAN_INVALID_REQUEST, "The SOAP envelope has no Header.")
 
     def text(path: str) -> str:
-        el = header.find(path, NS)
+        el = header.find(path)
         return (el.text or "").strip() if el is not None else ""
 
-    action_uri = text("wsa:Action")
-    message_id = text("wsa:MessageID")
+    action_uri = text(_ACTION)
+    message_id = text(_MESSAGE_ID)
     if not action_uri or not message_id:
         raise SoapError(WSMAN_INVALID_REQUEST, "The request has no Action or MessageID header.")
     shell_id = None
     options: dict[str, str] = {}
-    for sel in header.iterfind("wsman:SelectorSet/wsman:Selector", NS):
+    for sel in header.iterfind(_SELECTORS):
         if sel.get("Name") == "ShellId":
             shell_id = normalise_guid(sel.text)
-    for opt in header.iterfind("wsman:OptionSet/wsman:Option", NS):
+    for opt in header.iterfind(_OPTIONS):
         options[opt.get("Name", "")] = (opt.text or "").strip()
     try:
-        max_env = int(text("wsman:MaxEnvelopeSize") or 153600)
+        max_env = int(text(_MAX_ENVELOPE) or 153600)
     except ValueError:
         max_env = 153600
     return Request(
         action=ACTIONS.get(action_uri, action_uri),
         message_id=message_id,
-        resource_uri=text("wsman:ResourceURI"),
+        resource_uri=text(_RESOURCE_URI),
         shell_id=shell_id,
-        operation_timeout=parse_duration(text("wsman:OperationTimeout"), 60.0),
+        operation_timeout=parse_duration(text(_OPERATION_TIMEOUT), 60.0),
         max_envelope_size=max_env,
         options=options,
-        body=root.find("s:Body", NS),
+        body=root.find(_BODY),
     )
+
+
+_HEADER = qname("s:Header")
+_BODY = qname("s:Body")
+_ACTION = qname("wsa:Action")
+_MESSAGE_ID = qname("wsa:MessageID")
+_SELECTORS = qname("wsman:SelectorSet/wsman:Selector")
+_OPTIONS = qname("wsman:OptionSet/wsman:Option")
+_MAX_ENVELOPE = qname("wsman:MaxEnvelopeSize")
+_RESOURCE_URI = qname("wsman:ResourceURI")
+_OPERATION_TIMEOUT = qname("wsman:OperationTimeout")
 
 
 _ENVELOPE = (

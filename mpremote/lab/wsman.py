@@ -48,7 +48,7 @@ from psrpcore.types import (
 
 from mpremote.lab import psrp_cache, soap
 from mpremote.lab.contract import CommandSpec, ErrorSpec, HostModel, JournalSink, PipelineResult
-from mpremote.lab.soap import NS, SoapError
+from mpremote.lab.soap import NS, SoapError, qname
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,16 @@ _MAX_SHELLS_TEXT = (
 #: Envelope size for output written outside a request (a resumed script): WSMan's default.
 _RESUME_ENVELOPE = 153600
 _TIMEOUT_TEXT = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout."
+#: ElementPaths of the request bodies read below (``soap.qname``).
+_Q_SHELL = qname("rsp:Shell")
+_Q_CREATIONXML = qname("pwsh:creationXml")
+_Q_COMMANDLINE = qname("rsp:CommandLine")
+_Q_ARGUMENTS = qname("rsp:Arguments")
+_Q_SEND = qname("rsp:Send")
+_Q_STREAM = qname("rsp:Stream")
+_Q_RECEIVE_DESIREDSTREAM = qname("rsp:Receive/rsp:DesiredStream")
+_Q_SIGNAL = qname("rsp:Signal")
+_Q_CODE = qname("rsp:Code")
 
 
 @dataclass(frozen=True)
@@ -251,8 +261,8 @@ class WSManEndpoint:
                 f"The resource URI {req.resource_uri} is not served by this lab host (PowerShell only).",
                 "w:DestinationUnreachable",
             )
-        shell_el = req.body.find("rsp:Shell", NS) if req.body is not None else None
-        creation = shell_el.find("pwsh:creationXml", NS) if shell_el is not None else None
+        shell_el = req.body.find(_Q_SHELL) if req.body is not None else None
+        creation = shell_el.find(_Q_CREATIONXML) if shell_el is not None else None
         if shell_el is None or creation is None:
             raise SoapError(soap.WSMAN_INVALID_REQUEST, "Create needs rsp:Shell with creationXml.")
         shell_id = soap.normalise_guid(shell_el.get("ShellId")) or soap.new_guid()
@@ -282,10 +292,10 @@ class WSManEndpoint:
 
     async def _do_command(self, req: soap.Request, user: str) -> str:
         shell = self._shell(req)
-        cmd_el = req.body.find("rsp:CommandLine", NS) if req.body is not None else None
+        cmd_el = req.body.find(_Q_COMMANDLINE) if req.body is not None else None
         if cmd_el is None:
             raise SoapError(soap.WSMAN_INVALID_REQUEST, "Command needs rsp:CommandLine.")
-        args = cmd_el.find("rsp:Arguments", NS)
+        args = cmd_el.find(_Q_ARGUMENTS)
         data = _b64(args.text if args is not None else "")
         command_id = soap.normalise_guid(cmd_el.get("CommandId")) or _peek_pipeline_id(data) or soap.new_guid()
         # The pipeline must exist before psrpcore sees CREATE_PIPELINE, or it rejects the message.
@@ -297,10 +307,10 @@ class WSManEndpoint:
 
     async def _do_send(self, req: soap.Request, user: str) -> str:
         shell = self._shell(req)
-        send = req.body.find("rsp:Send", NS) if req.body is not None else None
+        send = req.body.find(_Q_SEND) if req.body is not None else None
         if send is None:
             raise SoapError(soap.WSMAN_INVALID_REQUEST, "Send needs rsp:Send.")
-        for stream in send.iterfind("rsp:Stream", NS):
+        for stream in send.iterfind(_Q_STREAM):
             kind = StreamType.prompt_response if stream.get("Name") == "pr" else StreamType.default
             command_id = soap.normalise_guid(stream.get("CommandId"))
             self._feed(shell, _b64(stream.text), kind, command_id, user, req)
@@ -308,7 +318,7 @@ class WSManEndpoint:
 
     async def _do_receive(self, req: soap.Request, user: str) -> str:
         shell = self._shell(req)
-        desired = req.body.find("rsp:Receive/rsp:DesiredStream", NS) if req.body is not None else None
+        desired = req.body.find(_Q_RECEIVE_DESIREDSTREAM) if req.body is not None else None
         stream_name = ((desired.text or "stdout").split() or ["stdout"])[0] if desired is not None else "stdout"
         command_id = soap.normalise_guid(desired.get("CommandId")) if desired is not None else None
         command = shell.commands.get(command_id) if command_id else None
@@ -342,9 +352,9 @@ class WSManEndpoint:
 
     async def _do_signal(self, req: soap.Request, user: str) -> str:
         shell = self._shell(req)
-        sig = req.body.find("rsp:Signal", NS) if req.body is not None else None
+        sig = req.body.find(_Q_SIGNAL) if req.body is not None else None
         command_id = soap.normalise_guid(sig.get("CommandId")) if sig is not None else None
-        code_el = sig.find("rsp:Code", NS) if sig is not None else None
+        code_el = sig.find(_Q_CODE) if sig is not None else None
         code = (code_el.text or "").strip() if code_el is not None else ""
         command = shell.commands.get(command_id or "")
         if command is not None:
