@@ -46,8 +46,8 @@ DEFAULT_DEPTH = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAMED = {"\r": "\\r", "\t": "\\t", '"': '\\"', "\\": "\\\\", "\n": "\\n", "\b": "\\b", "\f": "\\f"}
 _HEX = {"'", "<", ">", "&", "\u0085", "\u2028", "\u2029"}
-#: Text in which encode_string escapes nothing: no _NAMED or _HEX character, none below a space.
-_PLAIN = re.compile("[^\x00-\x1f\"\\\\'<>&\u0085\u2028\u2029]*")
+#: The characters encode_string escapes: every _NAMED and _HEX one and all below a space.
+_SPECIAL = re.compile("[\x00-\x1f\"\\\\'<>&\u0085\u2028\u2029]")
 
 
 @final
@@ -61,19 +61,13 @@ class Wrapped:
 
 def encode_string(text: str) -> str:
     """``"`` + ``HttpUtility.JavaScriptStringEncode(text)`` + ``"`` (.NET Framework 4.5+)."""
-    if _PLAIN.fullmatch(text):  # nothing to escape (most names and values)
-        return f'"{text}"'
-    out = ['"']
-    for c in text:
-        named = _NAMED.get(c)
-        if named is not None:
-            out.append(named)
-        elif c < " " or c in _HEX:
-            out.append(f"\\u{ord(c):04x}")
-        else:
-            out.append(c)
-    out.append('"')
-    return "".join(out)
+    return f'"{_SPECIAL.sub(_escape, text)}"'
+
+
+def _escape(match: re.Match[str]) -> str:
+    """One character as JavaScriptStringEncode writes it: by name, else ``\\u`` and 4 hex digits."""
+    c = match.group()
+    return _NAMED.get(c) or f"\\u{ord(c):04x}"
 
 
 def format_double(x: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import random
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from typing import Any
@@ -102,7 +103,9 @@ def test_scalars_are_classified_as_isinstance_would(value: Any) -> None:
     assert psjson51._scalar(value) == _isinstance_scalar(value)
 
 
-def test_encode_string_fast_path_matches_the_escaping_loop() -> None:
+def test_encode_string_matches_the_escaping_loop() -> None:
+    """JavaScriptStringEncode's rules as a per-character loop (the reference) and as encode_string."""
+
     def loop(text: str) -> str:
         out = ['"']
         for c in text:
@@ -114,3 +117,8 @@ def test_encode_string_fast_path_matches_the_escaping_loop() -> None:
         text = chr(code)
         assert psjson51.encode_string(text) == loop(text)
         assert psjson51.encode_string("ab" + text + "é") == loop("ab" + text + "é")
+    rng = random.Random(5)
+    alphabet = [chr(c) for c in range(0x90)] + ["é", "\u2028", "\u2029", "\U0001f600", "\ud800"]
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert psjson51.encode_string(text) == loop(text)
