@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psrpcore.types import PSCustomObject, PSNoteProperty, PSObject
+from psrpcore.types import PSCustomObject, PSNoteProperty, PSObject, PSVersion
 
 
 def psobject_of(obj: Any) -> Any:
@@ -31,6 +31,40 @@ def psobject_of(obj: Any) -> Any:
         except AttributeError:
             return None
     return getattr(obj, "PSObject", None)
+
+
+def ps_attr(obj: Any, name: str) -> Any:
+    """``getattr(obj, name)`` on a psrpcore ``PSObject``, without its attribute machinery.
+
+    psrpcore's ``PSObject.__getattribute__`` builds a dict of every property (adapted, then
+    extended, so an extended one wins a name clash) on each access, then returns the real
+    Python attribute of that name if there is one and that property's value otherwise; this
+    takes the same two steps without the dict. Raises AttributeError as that does.
+    """
+    try:
+        return object.__getattribute__(obj, name)
+    except AttributeError:
+        pass
+    ps = object.__getattribute__(obj, "PSObject")
+    found = None
+    for prop in ps.adapted_properties:
+        if prop.name == name:
+            found = prop
+    for prop in ps.extended_properties:
+        if prop.name == name:
+            found = prop
+    if found is None:
+        raise AttributeError(f"'{type(obj).__name__}' object has no attribute '{name}'")
+    return found.get_value(obj)
+
+
+def version_text(version: Any) -> str:
+    """``str(version)`` for a psrpcore ``PSVersion`` (major.minor[.build[.revision]]), its
+    fields read directly; anything else through ``str``."""
+    if type(version) is not PSVersion:
+        return str(version)
+    parts = (object.__getattribute__(version, f) for f in ("major", "minor", "build", "revision"))
+    return ".".join(str(p) for p in parts if p is not None)
 
 
 def custom_object(**properties: Any) -> PSCustomObject:

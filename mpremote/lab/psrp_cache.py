@@ -53,6 +53,8 @@ from psrpcore.types import (
     serialize,
 )
 
+from mpremote.lab.psobjects import ps_attr, psobject_of, version_text
+
 #: psrpcore's own logger for this step (its debug trace stays the same).
 _psrp_log = logging.getLogger("psrpcore._base")
 
@@ -84,7 +86,11 @@ _serialised: dict[tuple[Any, ...], bytes] = {}
 def _capability_key(cap: Any) -> tuple[str, str, str] | None:
     if cap is None:
         return None
-    return (str(cap.PSVersion), str(cap.protocolversion), str(cap.SerializationVersion))
+    return (
+        version_text(ps_attr(cap, "PSVersion")),
+        version_text(ps_attr(cap, "protocolversion")),
+        version_text(ps_attr(cap, "SerializationVersion")),
+    )
 
 
 def clear() -> None:
@@ -105,24 +111,19 @@ def _constant_key(message: Any) -> tuple[Any, ...] | None:
     """
     kind = type(message)
     if kind is PipelineState:
-        if message.ExceptionAsErrorRecord:
+        if ps_attr(message, "ExceptionAsErrorRecord"):
             return None
-        return ("PipelineState", int(message.PipelineState))
+        return ("PipelineState", int(ps_attr(message, "PipelineState")))
     if kind is RunspacePoolStateMsg:
-        if message.ExceptionAsErrorRecord:
+        if ps_attr(message, "ExceptionAsErrorRecord"):
             return None
-        return ("RunspacePoolState", int(message.RunspaceState))
+        return ("RunspacePoolState", int(ps_attr(message, "RunspaceState")))
     if kind is SessionCapability:
-        if message.TimeZone:
+        if ps_attr(message, "TimeZone"):
             return None
-        return (
-            "SessionCapability",
-            str(message.PSVersion),
-            str(message.protocolversion),
-            str(message.SerializationVersion),
-        )
+        return ("SessionCapability", *(_capability_key(message) or ()))
     if kind is ApplicationPrivateData:
-        data = message.ApplicationPrivateData
+        data = ps_attr(message, "ApplicationPrivateData")
         if data is None or (isinstance(data, dict) and not data):
             return ("ApplicationPrivateData", data is None)
     return None
@@ -146,11 +147,11 @@ def _default_private_data(data: Any, pool: ServerRunspacePool) -> bool:
         return False
     if data["PSVersionTable"] is not table or list(table) != ["PSRemotingProtocolVersion", "SerializationVersion"]:
         return False
-    if table["PSRemotingProtocolVersion"] is not cap.protocolversion:
+    if table["PSRemotingProtocolVersion"] is not ps_attr(cap, "protocolversion"):
         return False
-    if table["SerializationVersion"] is not cap.SerializationVersion:
+    if table["SerializationVersion"] is not ps_attr(cap, "SerializationVersion"):
         return False
-    ps = data.PSObject
+    ps = psobject_of(data)
     return not ps.adapted_properties and not ps.extended_properties and ps.type_names == _PRIMITIVE_DICT_TYPES
 
 
@@ -224,7 +225,7 @@ class CachingServerRunspacePool(ServerRunspacePool):
         if (
             key is None
             and type(message) is ApplicationPrivateData
-            and _default_private_data(message.ApplicationPrivateData, self)
+            and _default_private_data(ps_attr(message, "ApplicationPrivateData"), self)
         ):
             key = ("ApplicationPrivateData", "default")
         if key is None:

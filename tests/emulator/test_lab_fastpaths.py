@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from psrpcore.types import PSCustomObject, PSInt, PSObject, PSString
+from psrpcore.types import PSCustomObject, PSInt, PSNoteProperty, PSObject, PSString, PSVersion
 
 from mpremote.lab import psjson51, soap, wsman
-from mpremote.lab.psobjects import custom_object, psobject_of
+from mpremote.lab.psobjects import custom_object, ps_attr, psobject_of, version_text
 
 _ENVELOPE = (
     '<s:Envelope xmlns:s="{s}" xmlns:a="{wsa}" xmlns:w="{wsman}" xmlns:rsp="{rsp}" xmlns:p="{pwsh}">'
@@ -122,3 +122,57 @@ def test_encode_string_matches_the_escaping_loop() -> None:
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert psjson51.encode_string(text) == loop(text)
+
+
+def _messages() -> list[Any]:
+    from psrpcore import ServerRunspacePool
+    from psrpcore.types import (
+        ApplicationPrivateData,
+        ErrorCategoryInfo,
+        ErrorRecord,
+        NETException,
+        PipelineState,
+        PSInvocationState,
+        RunspacePoolState,
+        RunspacePoolStateMsg,
+    )
+
+    error = ErrorRecord(Exception=NETException(Message="boom"), CategoryInfo=ErrorCategoryInfo())
+    clash = PSCustomObject(A=1)
+    clash.PSObject.adapted_properties.append(PSNoteProperty("A", value=2))
+    clash.PSObject.adapted_properties.append(PSNoteProperty("OnlyAdapted", value=3))
+    return [
+        ServerRunspacePool().our_capability,
+        ApplicationPrivateData(ApplicationPrivateData={"k": "v"}),
+        RunspacePoolStateMsg(RunspaceState=RunspacePoolState.Opened),
+        PipelineState(PipelineState=PSInvocationState.Failed, ExceptionAsErrorRecord=error),
+        error,
+        clash,
+        custom_object(SessionId=3, UserName="ana"),
+        PSString("x"),
+    ]
+
+
+_NAMES = ["PSVersion", "protocolversion", "SerializationVersion", "TimeZone", "ApplicationPrivateData"]
+_NAMES += ["RunspaceState", "PipelineState", "ExceptionAsErrorRecord", "A", "OnlyAdapted", "SessionId"]
+_NAMES += ["UserName", "Missing", "PSObject", "upper", "__class__"]
+
+
+def test_ps_attr_is_getattr() -> None:
+    for obj in _messages():
+        for name in _NAMES:
+            try:
+                expected = getattr(obj, name)
+            except AttributeError:
+                with pytest.raises(AttributeError):
+                    ps_attr(obj, name)
+                continue
+            got = ps_attr(obj, name)
+            assert got is expected or (callable(got) and got == expected), (type(obj).__name__, name)
+
+
+def test_version_text_is_str() -> None:
+    for text in ["2.0", "2.3", "1.1.0.1", "10.0.17763", "0.0", "5.1.19041.1"]:
+        assert version_text(PSVersion(text)) == str(PSVersion(text))
+    assert version_text(PSVersion(major=4, minor=0, build=1)) == "4.0.1"
+    assert version_text("2.2") == "2.2" and version_text(None) == "None"
