@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 
-from mpremote.lab import contract
+from mpremote.lab import contract, interpreter, scripts_twin
 from mpremote.lab.native_tools import NativeTools
 from mpremote.lab.wms_cmdlets import WmsCmdlets
 
@@ -40,8 +40,6 @@ class EmulatedHost(NativeTools, WmsCmdlets):
 
     def run_pipeline(self, commands: list[contract.CommandSpec], *, operator: str) -> contract.PipelineResult:
         """Run one PSRP pipeline: a project script's twin, or command lines / cmdlets."""
-        from mpremote.lab import interpreter, scripts_twin
-
         with self.lock:
             self.settle()
             try:

@@ -292,16 +292,17 @@ def run_query(host: EmulatedHost, spec: contract.CommandSpec, operator: str) -> 
     result = host.quser([])
     wms = None
     if include and host.spec.multipoint:
+        # Get-WmsSession's objects, read as their properties (what $_.SessionId... reads).
         wms = [
             custom_object(
-                SessionId=to_int(prop(o, "SessionId")),
-                UserName=to_str(prop(o, "UserName")),
-                DomainName=to_str(prop(o, "DomainName")),
-                State=to_str(prop(o, "State")),
-                StationId=to_int(prop(o, "StationId")),
-                IsAdmin=bool(prop(o, "IsAdmin")),
+                SessionId=to_int(o["SessionId"]),
+                UserName=to_str(o["UserName"]),
+                DomainName=to_str(o["DomainName"]),
+                State=to_str(o["State"]),
+                StationId=to_int(o["StationId"]),
+                IsAdmin=bool(o["IsAdmin"]),
             )
-            for o in host.get_wms_session(None)
+            for o in host.get_wms_session_fields(None)
         ]
     domain, _, user = operator.rpartition("\\")  # "LAB\\ana" -> ("LAB", "ana"); "ana" -> ("", "ana")
     return contract.PipelineResult(
@@ -380,13 +381,13 @@ def _owner_ok(
 
     if backend == "wms":
         try:
-            found = host.get_wms_session(sid)
+            found = host.get_wms_session_fields(sid)
         except CmdletError as exc:
             # -ErrorAction SilentlyContinue hides "not found" but not CommandNotFoundException.
             if exc.spec.fully_qualified_error_id == "CommandNotFoundException":
                 errors.append(exc.spec)
             return False
-        return bool(found) and _ord_upper(to_str(prop(found[0], "UserName"))) == _ord_upper(user)
+        return bool(found) and _ord_upper(to_str(found[0]["UserName"])) == _ord_upper(user)
     if not user or not logon:
         return False
     result = host.quser([str(sid)])  # Invoke-Quser: read in the OEM code page, as the query read it

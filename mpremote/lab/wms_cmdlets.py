@@ -8,6 +8,7 @@ them with PowerShell's CommandNotFoundException, as a plain RDS host does.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from psrpcore.types import ErrorCategory, PSCustomObject
 
@@ -41,8 +42,8 @@ class WmsCmdlets(HostState):
         if not self.spec.multipoint:
             raise CmdletError(self.command_not_found(name))
 
-    def _wms_object(self, s: SessionSpec) -> PSCustomObject:
-        """A Get-WmsSession object: the properties and order of Microsoft's reference example
+    def _wms_fields(self, s: SessionSpec) -> dict[str, Any]:
+        """A Get-WmsSession object's properties, in order: those of Microsoft's reference example
         (SessionId, State, IsOrchestratable, IsAdmin, IsMOGUser, UserName, StationId,
         ComputerName, ClientName, DomainName, IsRail). States: ``RemoteConnection`` and
         ``ConnectedToStation`` are documented; ``Disconnected`` is our assumption (doubt)."""
@@ -53,8 +54,7 @@ class WmsCmdlets(HostState):
             if s.station_id is not None
             else "RemoteConnection"
         )
-        return custom_object(
-            PSTypeName=WMS_TYPE_NAME,
+        return dict(
             SessionId=s.id,
             State=state,
             IsOrchestratable=False,
@@ -101,10 +101,15 @@ class WmsCmdlets(HostState):
 
     def get_wms_session(self, session_id: int | None = None) -> list[PSCustomObject]:
         """``Get-WmsSession -All`` (``None``) / ``-SessionId N``."""
+        return [custom_object(PSTypeName=WMS_TYPE_NAME, **fields) for fields in self.get_wms_session_fields(session_id)]
+
+    def get_wms_session_fields(self, session_id: int | None = None) -> list[dict[str, Any]]:
+        """:meth:`get_wms_session`'s objects as their properties (name -> value, in order),
+        for the script twins, which only read them: same sessions, same errors."""
         self._require_wms("Get-WmsSession")
         if session_id is None:
-            return [self._wms_object(s) for s in self.sessions() if self._wms_visible(s)]
-        return [self._wms_object(self._wms_target("GetWmsSession", session_id))]
+            return [self._wms_fields(s) for s in self.sessions() if self._wms_visible(s)]
+        return [self._wms_fields(self._wms_target("GetWmsSession", session_id))]
 
     def _wms_end(self, name: str, sid: int, *, disconnect: bool) -> None:
         self._require_wms(name)

@@ -4,7 +4,10 @@ Get-WmsSession -All | [-SessionId] <UInt32[]>, Close-/Disconnect-WmsSession with
 
 from __future__ import annotations
 
-from mpremote.lab.contract import PipelineResult
+from typing import Any
+
+from mpremote.lab.contract import CmdletError, PipelineResult
+from mpremote.lab.wms_cmdlets import WMS_TYPE_NAME
 from tests.emulator.test_hostmodel_commands import ids, make_host, script
 
 DOCUMENTED_PROPERTIES = [
@@ -68,3 +71,33 @@ def test_disconnect_all() -> None:
     assert script(host, "Disconnect-WmsSession -All -Confirm:$false").errors == []
     assert {e["id"] for e in events if e["event"] == "disconnect"} == {2, 117}  # 3 was already disconnected
     assert all(s.state == "disconnected" for s in host.sessions() if s.id in (2, 3, 117))
+
+
+def _cmdlet_error(call: Any) -> Any:
+    try:
+        call()
+    except CmdletError as exc:
+        return exc.spec
+    raise AssertionError("no CmdletError")
+
+
+def test_session_fields_are_the_objects_properties_and_errors() -> None:
+    """What the script twins read (get_wms_session_fields) is Get-WmsSession's objects."""
+    for faults in ((), ("no-sessions",)):
+        host, _ = make_host(*faults)
+        for sid in (None, *host.wms_session_ids()):
+            objects, fields = host.get_wms_session(sid), host.get_wms_session_fields(sid)
+            assert len(objects) == len(fields)
+            for obj, row in zip(objects, fields, strict=True):
+                props = obj.PSObject.extended_properties
+                assert [p.name for p in props] == list(row)
+                assert all(p.get_value(obj) is row[p.name] or p.get_value(obj) == row[p.name] for p in props)
+                assert obj.PSObject.type_names[0] == WMS_TYPE_NAME
+        for sid in (999, 0):
+            assert _cmdlet_error(lambda: host.get_wms_session(sid)) == _cmdlet_error(  # noqa: B023
+                lambda: host.get_wms_session_fields(sid)  # noqa: B023
+            )
+    plain, _ = make_host(multipoint=False)
+    assert _cmdlet_error(lambda: plain.get_wms_session(None)) == _cmdlet_error(
+        lambda: plain.get_wms_session_fields(None)
+    )
