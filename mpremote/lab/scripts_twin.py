@@ -90,6 +90,7 @@ class _Recognised:
     """
 
     _MAX_TEXTS = 256
+    _MAX_TEXT_CHARS = 65536
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -108,9 +109,10 @@ class _Recognised:
                 pass
             normalised = normalise(text)
             name = next((n for n, t in self._composed.items() if normalised == t), None)
-            if len(self._texts) >= self._MAX_TEXTS:
-                self._texts.clear()
-            self._texts[text] = name
+            if len(text) <= self._MAX_TEXT_CHARS:  # a huge one-off text is not kept
+                if len(self._texts) >= self._MAX_TEXTS:
+                    self._texts.clear()
+                self._texts[text] = name
             return name
 
     def _fresh(self) -> bool:

@@ -289,11 +289,14 @@ def test_recognised_texts_are_what_composing_each_time_says() -> None:
         "",
         query,  # the second time from memory
         act.replace("\n", "\r\n"),
+        query + " " * 70000,  # recognised, too long to be remembered
+        "x" * 70000,
     ]
     recognised = scripts_twin._Recognised()
     for _ in range(2):
         for text in texts:
             assert recognised.name_of(text) == _uncached_name(text), text[:40]
+    assert max(len(t) for t in recognised._texts) <= recognised._MAX_TEXT_CHARS
     assert [scripts_twin.match([CommandSpec(t, True)]) for t in texts[:3]] == [
         scripts_twin.run_query,
         scripts_twin.run_act,
