@@ -11,15 +11,9 @@ the same object to the next pool that receives those bytes.
 What makes sharing safe (and what the tests pin down):
 
 * Only three message types, whose objects are read, never changed, by psrpcore (it
-  copies the capability fields, decodes the host information and the pipeline
-  description with ``FromPSObjectForRemoting``) and by the lab (the host model reads
-  parameter values; it never assigns into them).
-* What psrpcore decodes from a shared object (``event.host_info``, ``event.pipeline``:
-  ~0.15 ms per host) is decoded once too and shared with it: every pool's ``host`` and
-  every pipeline's ``metadata`` of those bytes are one object, read and never changed
-  (nothing reads ``host``; the lab reads the commands and parameters of ``metadata``).
-  The two psrpcore handlers that store them are repeated (:meth:`_process_CreatePipeline`,
-  :meth:`_process_InitRunspacePool`), their sources pinned like the rest.
+  copies the capability fields, stores the host information and builds a fresh pipeline
+  description with ``PowerShell.FromPSObjectForRemoting``) and by the lab (the host
+  model reads parameter values; it never assigns into them).
 * The key is the message type, the exact message bytes and both sides' capability
   versions (they may change how psrpcore deserialises). Messages carrying a SecureString
   (``<SS>``, decrypted with the pool's own session key) are never cached.
@@ -27,8 +21,8 @@ What makes sharing safe (and what the tests pin down):
   each host's own ``act.ps1`` targets, are never stored), in a bounded table.
 * :meth:`_process_message` repeats psrpcore 0.3's ``RunspacePool._process_message``
   with the deserialisation looked up first; :data:`ENABLED` is false for any other
-  psrpcore version (the plain pool is used), and ``tests/emulator/test_psrp_cache.py``
-  fails if that psrpcore method's source changes.
+  psrpcore version (the plain pool is used), and ``tests/lab/test_psrp_cache.py`` fails
+  if that psrpcore method's source changes.
 
 The same pool also keeps the CLIXML of the server's constant replies (session capability,
 empty or psrpcore's default application private data, pool and pipeline states without an
@@ -47,14 +41,12 @@ from xml.etree import ElementTree
 
 from psrpcore import ServerRunspacePool
 from psrpcore._events import PSRPEvent
-from psrpcore._exceptions import PSRPCoreError
 from psrpcore._payload import PSRPMessage, StreamType, create_message
 from psrpcore.types import (
     ApplicationPrivateData,
     PipelineState,
     PSPrimitiveDictionary,
     PSRPMessageType,
-    RunspacePoolState,
     RunspacePoolStateMsg,
     SessionCapability,
     deserialize,
@@ -86,8 +78,6 @@ ENABLED = _psrpcore_supported()
 #: Guards the stores and evictions below (labs in one process run on different threads).
 _lock = threading.Lock()
 _objects: dict[tuple[Any, ...], Any] = {}
-#: What psrpcore's handler decodes from a shared object (see :func:`_shared_event`), by the same key.
-_views: dict[tuple[Any, ...], Any] = {}
 _seen: dict[tuple[Any, ...], None] = {}
 #: CLIXML of the constant server messages (see :func:`_constant_key`).
 _serialised: dict[tuple[Any, ...], bytes] = {}
@@ -107,7 +97,6 @@ def clear() -> None:
     """Forget every cached object (tests)."""
     with _lock:
         _objects.clear()
-        _views.clear()
         _seen.clear()
         _serialised.clear()
 
@@ -172,8 +161,6 @@ class CachingServerRunspacePool(ServerRunspacePool):
     #: (our_capability, their_capability, their key): both objects are kept, so an identity
     #: match means the same objects (psrpcore replaces a capability, it never edits one).
     _caps_memo: tuple[Any, Any, tuple[Any, Any]] | None = None
-    #: The view (:meth:`_view`) of the shared object whose event is being handled, else None.
-    _shared_view: Any = None
 
     def _caps_key(self) -> tuple[Any, Any]:
         """Both sides' capability keys, computed once per pair of capability objects."""
@@ -202,7 +189,6 @@ class CachingServerRunspacePool(ServerRunspacePool):
             )
         key = (mtype, bytes(data), *self._caps_key())
         ps_object = _objects.get(key)
-        shared = ps_object is not None
         if ps_object is None:
             ps_object = deserialize(
                 ElementTree.fromstring(data),
@@ -213,9 +199,7 @@ class CachingServerRunspacePool(ServerRunspacePool):
             with _lock:
                 if key in _seen:
                     if len(_objects) >= _MAX_OBJECTS:
-                        oldest = next(iter(_objects))
-                        del _objects[oldest]
-                        _views.pop(oldest, None)
+                        del _objects[next(iter(_objects))]
                     _objects[key] = ps_object
                 else:
                     if len(_seen) >= _MAX_SEEN:
@@ -223,61 +207,12 @@ class CachingServerRunspacePool(ServerRunspacePool):
                     _seen[key] = None
 
         event = PSRPEvent.create(mtype, ps_object, message.runspace_pool_id, message.pipeline_id)
-        self._shared_view = self._view(key, event) if shared and mtype in _VIEWS else None
-        try:
-            process_func = getattr(self, f"_process_{mtype.name}", None)
-            if process_func:
-                process_func(event)
-            else:  # pragma: no cover - the three cached types all have handlers
-                _psrp_log.warning(f"Received {mtype.name} but could not process it")
-        finally:
-            self._shared_view = None
+        process_func = getattr(self, f"_process_{mtype.name}", None)
+        if process_func:
+            process_func(event)
+        else:  # pragma: no cover - the three cached types all have handlers
+            _psrp_log.warning(f"Received {mtype.name} but could not process it")
         return event
-
-    @staticmethod
-    def _view(key: tuple[Any, ...], event: Any) -> Any:
-        """What psrpcore's own event decodes from a shared object, decoded the first time and
-        kept with the object (dropped when it is).
-
-        That is the pipeline description every pool's pipeline then holds as ``metadata``
-        and the host information every pool holds as ``host``. Like the object itself, they
-        are only read (the lab reads a pipeline's commands and parameters; nothing reads a
-        pool's host information), never changed.
-        """
-        view = _views.get(key)
-        if view is None:
-            view = getattr(event, _VIEWS[event.message_type])
-            with _lock:
-                if key in _objects:
-                    _views[key] = view
-        return view
-
-    def _process_CreatePipeline(self, event: Any) -> None:
-        view = self._shared_view
-        if view is None:
-            super()._process_CreatePipeline(event)
-            return
-        # psrpcore 0.3's ServerRunspacePool._process_CreatePipeline, event.pipeline decoded once.
-        if event.pipeline_id not in self.pipeline_table:
-            raise PSRPCoreError(f"Failed to find pipeline for incoming event {event.pipeline_id!s}")
-
-        self.pipeline_table[event.pipeline_id].metadata = view
-
-    def _process_InitRunspacePool(self, event: Any) -> None:
-        view = self._shared_view
-        if view is None:
-            super()._process_InitRunspacePool(event)
-            return
-        # psrpcore 0.3's ServerRunspacePool._process_InitRunspacePool, event.host_info decoded once.
-        self.apartment_state = event.apartment_state
-        self.application_arguments = event.application_arguments
-        self.host = view
-        self.thread_options = event.ps_thread_options
-        self._max_runspaces = event.max_runspaces
-        self._min_runspaces = event.min_runspaces
-
-        self.prepare_message(ApplicationPrivateData(ApplicationPrivateData=self.application_private_data))
-        self._change_state(RunspacePoolState.Opened)
 
     def prepare_message(
         self,
@@ -324,12 +259,6 @@ class CachingServerRunspacePool(ServerRunspacePool):
                 b_data.decode(),
             )
         self._send_buffer.append(psrp_message)
-
-
-#: The one event property psrpcore's handler of each type reads that psrpcore decodes from
-#: the message's object again on every read (``CreatePipelineEvent.pipeline``,
-#: ``InitRunspacePoolEvent.host_info``): decoded once per shared object (see :meth:`_view`).
-_VIEWS = {PSRPMessageType.CreatePipeline: "pipeline", PSRPMessageType.InitRunspacePool: "host_info"}
 
 
 def new_pool() -> ServerRunspacePool:
