@@ -125,32 +125,16 @@ def test_encode_string_matches_the_escaping_loop() -> None:
 
 
 def _messages() -> list[Any]:
-    from psrpcore import ServerRunspacePool
-    from psrpcore.types import (
-        ApplicationPrivateData,
-        ErrorCategoryInfo,
-        ErrorRecord,
-        NETException,
-        PipelineState,
-        PSInvocationState,
-        RunspacePoolState,
-        RunspacePoolStateMsg,
-    )
+    """The constant messages psrp_cache keeps, plus an error, a name clash between note and
+    adapted properties, a session row and a plain string."""
+    from tests.emulator.test_psrp_cache import _constant_messages
 
-    error = ErrorRecord(Exception=NETException(Message="boom"), CategoryInfo=ErrorCategoryInfo())
+    constant = _constant_messages()
+    error = constant[-1].ExceptionAsErrorRecord
     clash = PSCustomObject(A=1)
     clash.PSObject.adapted_properties.append(PSNoteProperty("A", value=2))
     clash.PSObject.adapted_properties.append(PSNoteProperty("OnlyAdapted", value=3))
-    return [
-        ServerRunspacePool().our_capability,
-        ApplicationPrivateData(ApplicationPrivateData={"k": "v"}),
-        RunspacePoolStateMsg(RunspaceState=RunspacePoolState.Opened),
-        PipelineState(PipelineState=PSInvocationState.Failed, ExceptionAsErrorRecord=error),
-        error,
-        clash,
-        custom_object(SessionId=3, UserName="ana"),
-        PSString("x"),
-    ]
+    return [*constant, error, clash, custom_object(SessionId=3, UserName="ana"), PSString("x")]
 
 
 _NAMES = ["PSVersion", "protocolversion", "SerializationVersion", "TimeZone", "ApplicationPrivateData"]
