@@ -252,6 +252,8 @@ class PeerMeasurement:
     mpremote_cpu_ms_per_host: float
     wall_ratio: float
     cpu_ratio: float
+    #: the two mpremote runs' walls (before and after the peer), whose mean is used above
+    mpremote_walls_s: tuple[float, float] = (0.0, 0.0)
 
 
 def find_ansible(explicit: str | None) -> str | None:
@@ -333,7 +335,7 @@ def measure_peer(
             cpu_ms_per_host=round(a_cpu * 1000 / hosts, 1), requests_per_host=round(sum(per_host) / hosts, 2),
             peak_rss_mb=round(a_rss, 1), ok_hosts=ok, exit_code=a_code, mpremote_wall_s=round(m_wall, 3),
             mpremote_cpu_ms_per_host=round(m_cpu * 1000 / hosts, 1), wall_ratio=round(a_wall / m_wall, 2),
-            cpu_ratio=round(a_cpu / m_cpu, 2),
+            cpu_ratio=round(a_cpu / m_cpu, 2), mpremote_walls_s=(round(first[0], 3), round(second[0], 3)),
         )  # fmt: skip
         out.append(peer)
     return out
@@ -429,7 +431,8 @@ def main() -> int:
                             print(f"peer ansible raw quser {transport} N={n} L={latency}ms -f {p.forks}: "
                                   f"wall={p.wall_s}s cpu/host={p.cpu_ms_per_host}ms req/host={p.requests_per_host} "
                                   f"rss={p.peak_rss_mb}MB ok={p.ok_hosts}/{n} errors={n - p.ok_hosts} | mpremote "
-                                  f"sessions (mean of the runs before and after) wall={p.mpremote_wall_s}s "
+                                  f"sessions (mean of the runs before and after: {p.mpremote_walls_s[0]}s, "
+                                  f"{p.mpremote_walls_s[1]}s) wall={p.mpremote_wall_s}s "
                                   f"cpu/host={p.mpremote_cpu_ms_per_host}ms | mpremote is {p.wall_ratio}x faster "
                                   f"(wall), {p.cpu_ratio}x less CPU", flush=True)  # fmt: skip
                         best = min(found, key=lambda p: p.wall_s)
