@@ -314,22 +314,27 @@ def measure_peer(
 ) -> list[PeerMeasurement]:
     """mpremote sessions and the Ansible peer (each fork count) against one lab.
 
-    Order: mpremote, Ansible at each fork count, mpremote again; the ratios use the mean of
-    the two mpremote runs, so neither side gets only the quieter end of the run.
+    Order: mpremote, Ansible at the first fork count, mpremote, Ansible at the next fork
+    count, mpremote...: each peer run is bracketed by two mpremote runs, and its ratios use
+    the mean of those two, so neither side gets only the quieter end of the run (this
+    machine's speed drifts within seconds; an Ansible run takes ~10 s).
     """
     with tempfile.TemporaryDirectory(prefix="mpremote-bench-peer-") as tmp:
         lab = LabProcess(Path(tmp), hosts, latency, transport, sessions)
         try:
             base = ["sessions", str(lab.targets), "--format", "json", "--no-progress", "--timeout", "120"]
-            first = run_client([*base, *client_args])
-            peers = [(f, run_ansible_peer(lab, ansible, f)) for f in forks]
-            second = run_client([*base, *client_args])
+            ours = [run_client([*base, *client_args])]
+            peers = []
+            for f in forks:
+                peers.append((f, run_ansible_peer(lab, ansible, f)))
+                ours.append(run_client([*base, *client_args]))
         finally:
             lab.stop()
-    m_wall = (first[0] + second[0]) / 2
-    m_cpu = (first[1] + second[1]) / 2
     out = []
-    for f, (a_wall, a_cpu, a_rss, a_code, ok, per_host) in peers:
+    for k, (f, (a_wall, a_cpu, a_rss, a_code, ok, per_host)) in enumerate(peers):
+        first, second = ours[k], ours[k + 1]
+        m_wall = (first[0] + second[0]) / 2
+        m_cpu = (first[1] + second[1]) / 2
         peer = PeerMeasurement(
             hosts=hosts, latency_ms=latency, transport=transport, forks=f, wall_s=round(a_wall, 3),
             cpu_ms_per_host=round(a_cpu * 1000 / hosts, 1), requests_per_host=round(sum(per_host) / hosts, 2),
