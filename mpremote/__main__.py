@@ -5,6 +5,9 @@ from __future__ import annotations
 
 def main() -> None:
     """Run the CLI; imported lazily so ``python -m mpremote`` starts fast."""
+    from mpremote import startup
+
+    startup.pause()  # no collector passes over the imports (see mpremote.startup)
     from mpremote.cli.app import run
 
     run()

@@ -19,6 +19,8 @@ import gc
 import threading
 from collections.abc import Iterator
 
+from mpremote import startup
+
 #: Generation-0 threshold during a run (CPython's default is 700).
 RUN_THRESHOLD = 20_000
 #: Switch (the A/B benchmark flips it).
@@ -33,6 +35,7 @@ _saved: tuple[int, ...] | None = None
 def relaxed_gc() -> Iterator[None]:
     """Relax the collector until the outermost such block ends (nested blocks share it)."""
     global _depth, _saved
+    startup.resume()  # the CLI's start-up pause ends where the work begins
     if not ENABLED or not gc.isenabled():
         yield
         return

@@ -175,6 +175,9 @@ class Lab:
         """Bind, listen, write the targets file; raise LabError on a bad option or busy port."""
         if self._loop is not None:
             raise LabError("this lab is already running")
+        from mpremote.startup import resume
+
+        resume()  # a long-running server: the CLI's start-up pause of the collector ends
         opts = self.options
         opts.validate()
         try:

@@ -18,13 +18,15 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mpremote"
 #: What the lab may import from the client. ``quser_lang`` is data (quser's headers and
 #: state words per language, OEM code-page mangling) that the lab prints and the client reads;
 #: ``remote.scripts`` composes the scripts from their fragments, for the client to send and
-#: the lab to recognise (text only: it imports no pypsrp).
+#: the lab to recognise (text only: it imports no pypsrp); ``startup`` ends the CLI's
+#: start-up pause of the garbage collector when a lab starts serving.
 LAB_MAY_IMPORT = (
     "mpremote.lab",
     "mpremote.errors",
     "mpremote.targets.yamlload",
     "mpremote.quser_lang",
     "mpremote.remote.scripts",
+    "mpremote.startup",
 )
 
 
