@@ -10,8 +10,10 @@ run that uses one core while the other waits) costs ~13 % less CPU (interleaved 
 The CLI's entry point calls :func:`pause` first thing; :func:`resume` gives the
 collector back, and is called where work that makes garbage begins: the fan-out's
 :func:`mpremote.fanout.gctune.relaxed_gc` (every command that contacts hosts, ``watch``
-included) and the lab's start (``lab serve``, ``demo``). A command that does neither ends
-within the second it was started, with the collector still paused. A library caller never
+included) and the lab's start (``lab serve``, ``demo``). A command that does neither
+allocates little (help, checks, a password prompt, installing a schedule) and ends with
+the collector still paused; a policy waiting for its first stage sleeps, allocating
+nothing, until that stage's run resumes it. A library caller never
 calls :func:`pause`, and a collector its program switched off stays off: :func:`resume`
 only undoes this module's own pause.
 """

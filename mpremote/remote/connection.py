@@ -252,7 +252,7 @@ def _prepare_session(wsman: Any, *, preemptive_ntlm: bool = True) -> None:
     if transport is None or build is None or getattr(transport, "session", None) is not None:
         return
     envproxies.install()  # requests' environment proxy look-up, once per endpoint and environment
-    reqprotocols.install()  # requests' runtime-protocol isinstance checks, ~0.4 ms/host on 3.11
+    reqprotocols.install()  # requests' runtime-protocol isinstance checks, ~0.2 ms/host on 3.11
     session = build()
     session.trust_env = False
     verify = session.verify
