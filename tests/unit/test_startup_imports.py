@@ -11,15 +11,18 @@ imported) and end with one failed row per host; nothing else is contacted.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from tests.support.helpers import cli_env
+from tests.support.helpers import cli_env, start_lab
 
 #: Modules a run of sessions/logoff must not import (prefixes).
 NOT_FOR_A_RUN = (
@@ -39,7 +42,9 @@ NOT_FOR_A_RUN = (
 _LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$")
 
 
-def _imported(*args: str) -> tuple[int, set[str], str]:
+def _imported(*args: str) -> tuple[int, Counter[str], str]:
+    """Run ``mpremote ARGS`` under ``-X importtime``: exit code, how many times each module
+    was listed (once per process that imported it, worker processes included), output."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "mpremote", *args],
         capture_output=True,
@@ -48,11 +53,11 @@ def _imported(*args: str) -> tuple[int, set[str], str]:
         stdin=subprocess.DEVNULL,
         timeout=120,
     )
-    names = {m.group(1) for line in proc.stderr.splitlines() if (m := _LINE.match(line))}
+    names = Counter(m.group(1) for line in proc.stderr.splitlines() if (m := _LINE.match(line)))
     return proc.returncode, names, proc.stdout + proc.stderr
 
 
-def _hits(names: set[str], prefixes: tuple[str, ...]) -> set[str]:
+def _hits(names: Iterable[str], prefixes: tuple[str, ...]) -> set[str]:
     return {n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)}
 
 
@@ -108,33 +113,10 @@ def test_subcommand_help_and_root_help_stay_light() -> None:
     assert not _hits(names, ("pydantic", "rich", "pypsrp", "requests", "mpremote.api"))
 
 
-def _import_counts(targets: Path, processes: str) -> dict[str, int]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "mpremote",
-            "sessions",
-            str(targets),
-            "--format",
-            "json",
-            "--no-progress",
-            "--processes",
-            processes,
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    counts: dict[str, int] = {}
-    for line in proc.stderr.splitlines():
-        if m := _LINE.match(line):
-            counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+def _import_counts(targets: Path, processes: str) -> Counter[str]:
+    args = ("sessions", str(targets), "--format", "json", "--no-progress", "--processes", processes)
+    code, counts, output = _imported(*args)
+    assert code == 0, output[-2000:]
     return counts
 
 
@@ -146,8 +128,6 @@ def test_worker_processes_import_the_client_libraries_once(tmp_path: Path) -> No
     listed more than once, and more often than in a threaded run, was imported by more
     than one process. The set checked includes mpremote's own modules and the codecs
     the quser parser uses."""
-    from tests.support.helpers import start_lab
-
     with start_lab(tmp_path / "lab", hosts=4, sessions_per_host=1) as lab:
         threads = _import_counts(lab.targets_path, "1")
         workers = _import_counts(lab.targets_path, "2")
@@ -196,7 +176,5 @@ def test_the_cli_leaves_the_object_graph_to_the_os_at_exit(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120)
     assert proc.returncode not in (0, 2), proc.stderr  # the hosts failed (closed ports): a real run ended
     assert "frozen=True" in proc.stderr
-    import json
-
     rows = json.loads(out.read_text(encoding="utf-8"))
     assert [r["host"] for r in rows] == ["h1", "h2"]
