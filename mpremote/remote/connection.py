@@ -342,14 +342,11 @@ def preload() -> None:
     import pypsrp.powershell  # noqa: F401  (RunspacePool, PowerShell)
 
     import mpremote.quser  # noqa: F401  (and the code-page tables of quser_lang)
+    from mpremote.remote import preauth  # noqa: F401  (pre-emptive NTLM, at the first request)
 
-    # Other libraries' internals: a speed-up only, so a module that moved is skipped.
-    for name in (
-        "spnego._ntlm",
-        "urllib3.util.ssl_",
-        "cryptography.hazmat.backends.openssl",
-        "mpremote.remote.preauth",
-    ):
+    # Other libraries' internals (NTLM, the shared SSLContext, the OpenSSL bindings of the
+    # TLS channel binding): a speed-up only, so a module another release moved is skipped.
+    for name in ("spnego._ntlm", "urllib3.util.ssl_", "cryptography.hazmat.backends.openssl"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     for codec in ("cp850", "cp437", "cp1252", "utf-16-le", "utf-16-be"):  # OEM text; NTLM; CLIXML

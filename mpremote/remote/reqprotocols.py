@@ -2,9 +2,9 @@
 
 Why: requests 2.34 checks request data, headers and hooks with ``isinstance(x,
 SupportsRead)`` and ``isinstance(x, SupportsItems)``, which are ``typing`` runtime
-protocols. On Python 3.11 each such check walks the protocol machinery and costs 8 to 18
-microseconds (Python 3.12 made it much cheaper); a PSRP exchange makes about 32 of them
-per host, some 0.3 to 0.5 ms of client CPU per host, for an answer that is "does this
+protocols. On Python 3.11 each such check walks the protocol machinery and costs 6 to 18
+microseconds (Python 3.12 made it much cheaper); a PSRP exchange makes 32 of them per
+host, some 0.2 to 0.5 ms of client CPU per host, for an answer that is "does this
 object have a non-None ``read`` (``items``) attribute". The stand-ins answer exactly that,
 as ``typing`` does for a protocol whose only member is one method, in well under a
 microsecond; ``tests/unit/test_reqprotocols.py`` compares both on a zoo of objects.
